@@ -1,0 +1,52 @@
+# Ratatouille — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint fmt bench-ingest clean
+
+help: ## Show this menu
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python requirements.txt pyproject.toml
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv with the pinned requirements and the repo
+
+run: $(VENV)/.installed ## Run the product on its embedded defaults (app on :8501)
+	$(BIN)/ratatouille doctor
+	$(BIN)/streamlit run streamlit_app/streamlit_app.py --server.address $(HOST) \
+	  --server.port 8501 --server.headless true --browser.gatherUsageStats false
+
+lint: $(VENV)/.installed-dev ## ruff, mypy (strict on lakehouse/), import-linter
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy lakehouse streamlit_app tests benchmarks
+	$(BIN)/lint-imports
+
+test: lint ## Install dev tools and run every check and test (what CI runs)
+	$(BIN)/pytest
+
+fmt: $(VENV)/.installed-dev ## Format and auto-fix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench-ingest: $(VENV)/.installed-dev ## Benchmark ingest of TPC-H SF1 lineitem vs raw DuckDB and pandas
+	$(BIN)/python benchmarks/bench_ingest.py
+
+clean: ## Remove the venv and caches (the lake stays)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,122 @@
+"""Bronze layout: `bronze/<dataset>/batch=<id>/{data.parquet, original.<ext>, _manifest.json}`.
+
+A batch exists once its manifest does: the manifest is written last, so readers never see a
+half-written batch. A `replace` batch hides every earlier one; later `append`s add to it.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from lakehouse.errors import TableNotFoundError
+from lakehouse.layers import Layer
+from lakehouse.storage import ObjectNotFound, Storage
+
+Mode = Literal["append", "replace"]
+MANIFEST = "_manifest.json"
+
+
+@dataclass(frozen=True)
+class SchemaDrift:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    retyped: list[tuple[str, str, str]] = field(default_factory=list)  # (column, before, after)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.removed or self.retyped)
+
+    def describe(self) -> str:
+        if not self.changed:
+            return "no schema change"
+        parts = []
+        if self.added:
+            parts.append("added " + ", ".join(self.added))
+        if self.removed:
+            parts.append("removed " + ", ".join(self.removed))
+        if self.retyped:
+            parts.append("retyped " + ", ".join(f"{c} {a}→{b}" for c, a, b in self.retyped))
+        return "; ".join(parts)
+
+
+def schema_drift(before: list[tuple[str, str]] | None, after: list[tuple[str, str]]) -> SchemaDrift:
+    if before is None:
+        return SchemaDrift()
+    old, new = dict(before), dict(after)
+    return SchemaDrift(
+        added=[c for c in new if c not in old],
+        removed=[c for c in old if c not in new],
+        retyped=[(c, old[c], new[c]) for c in new if c in old and old[c] != new[c]],
+    )
+
+
+@dataclass(frozen=True)
+class BatchManifest:
+    dataset: str
+    batch_id: str
+    mode: Mode
+    source_name: str
+    source_format: str
+    compression: str | None
+    encoding: str | None
+    source_bytes: int
+    sha256: str
+    rows: int
+    parquet_bytes: int
+    schema: list[tuple[str, str]]
+    columns: list[tuple[str, str]]  # (name in the file, name in the lake)
+    read_options: dict[str, str]
+    ingested_at: str
+    ingested_by: str
+    data_key: str
+    original_key: str
+    drift: SchemaDrift
+    format_version: int = 1
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=1).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "BatchManifest":
+        raw: dict[str, Any] = json.loads(data)
+        raw["schema"] = [tuple(c) for c in raw["schema"]]
+        raw["columns"] = [tuple(c) for c in raw["columns"]]
+        d = raw.pop("drift")
+        raw["drift"] = SchemaDrift(d["added"], d["removed"], [tuple(r) for r in d["retyped"]])
+        return cls(**raw)
+
+
+def batch_prefix(dataset: str, batch_id: str) -> str:
+    return f"{Layer.BRONZE.value}/{dataset}/batch={batch_id}/"
+
+
+def list_datasets(storage: Storage) -> list[str]:
+    return storage.list_dirs(f"{Layer.BRONZE.value}/")
+
+
+def all_batches(storage: Storage, dataset: str) -> list[BatchManifest]:
+    """Every committed batch of a dataset, oldest first (batches without manifest are ignored)."""
+    out = []
+    for folder in storage.list_dirs(f"{Layer.BRONZE.value}/{dataset}/"):
+        if not folder.startswith("batch="):
+            continue
+        try:
+            raw = storage.get_bytes(batch_prefix(dataset, folder.removeprefix("batch=")) + MANIFEST)
+        except ObjectNotFound:  # being written, or left by a crash: not part of the dataset
+            continue
+        out.append(BatchManifest.from_json(raw))
+    return sorted(out, key=lambda m: m.batch_id)
+
+
+def current_batches(storage: Storage, dataset: str) -> list[BatchManifest]:
+    """The batches readers see: from the last `replace` on."""
+    batches = all_batches(storage, dataset)
+    starts = [i for i, b in enumerate(batches) if b.mode == "replace"]
+    return batches[starts[-1] :] if starts else batches
+
+
+def require_batches(storage: Storage, dataset: str) -> list[BatchManifest]:
+    batches = current_batches(storage, dataset)
+    if not batches:
+        raise TableNotFoundError(f"There is no bronze dataset {dataset!r}.")
+    return batches

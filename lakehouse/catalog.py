@@ -1,0 +1,82 @@
+"""What is in the lake, from manifests and pointers only (no data is scanned)."""
+
+from dataclasses import dataclass
+
+from lakehouse import bronze, snapshots
+from lakehouse.errors import TableNotFoundError
+from lakehouse.layers import TABLE_LAYERS, Layer
+from lakehouse.storage import Storage
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    layer: str
+    name: str
+    columns: list[tuple[str, str]]
+    rows: int
+    size_bytes: int
+    snapshot_id: str  # bronze: the newest batch
+    updated_at: str
+    run_id: str | None
+    files: list[str]  # storage keys of the data
+    batches: int = 1
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
+def bronze_table(storage: Storage, dataset: str) -> TableInfo:
+    batches = bronze.require_batches(storage, dataset)
+    columns: dict[str, str] = {}
+    for b in reversed(batches):  # newest batch decides a column's type, like union_by_name
+        for name, typ in b.schema:
+            columns.setdefault(name, typ)
+    last = batches[-1]
+    return TableInfo(
+        layer=Layer.BRONZE.value,
+        name=dataset,
+        columns=list(columns.items()),
+        rows=sum(b.rows for b in batches),
+        size_bytes=sum(b.parquet_bytes for b in batches),
+        snapshot_id=last.batch_id,
+        updated_at=last.ingested_at,
+        run_id=None,
+        files=[b.data_key for b in batches],
+        batches=len(batches),
+    )
+
+
+def snapshot_table(storage: Storage, layer: Layer, table: str) -> TableInfo:
+    s = snapshots.current(storage, layer, table)
+    return TableInfo(
+        layer=layer.value,
+        name=table,
+        columns=s.schema,
+        rows=s.rows,
+        size_bytes=s.size_bytes,
+        snapshot_id=s.snapshot_id,
+        updated_at=s.created_at,
+        run_id=s.run_id,
+        files=s.files,
+    )
+
+
+def table_info(storage: Storage, layer: Layer | str, name: str) -> TableInfo:
+    layer = Layer(layer)
+    if layer == Layer.BRONZE:
+        return bronze_table(storage, name)
+    return snapshot_table(storage, layer, name)
+
+
+def list_tables(storage: Storage, layer: Layer | str | None = None) -> list[TableInfo]:
+    """Tables of one layer or all table layers, by layer then name."""
+    layers = [Layer(layer)] if layer else list(TABLE_LAYERS)
+    out = []
+    for lay in layers:
+        for name in storage.list_dirs(f"{lay.value}/"):
+            try:
+                out.append(table_info(storage, lay, name))
+            except TableNotFoundError:  # a folder with nothing committed yet
+                continue
+    return out

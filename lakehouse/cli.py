@@ -1,0 +1,152 @@
+"""`ratatouille`: ingest files, list tables, check the setup."""
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lakehouse.catalog import TableInfo
+from lakehouse.doctor import run_checks
+from lakehouse.errors import LakehouseError
+from lakehouse.ingest import IngestResult
+from lakehouse.lake import Lakehouse
+from lakehouse.layers import TABLE_LAYERS
+
+# Below this size a progress bar only flickers.
+_BAR_MIN_BYTES = 32 * 2**20
+
+
+@click.group()
+@click.version_option(package_name="ratatouille")
+def main() -> None:
+    """Ratatouille: a lakehouse in a box."""
+
+
+def _fail(e: LakehouseError, as_json: bool, **extra: Any) -> None:
+    if as_json:
+        click.echo(json.dumps({"ok": False, "title": e.title, "error": e.msg, **extra}))
+    else:
+        click.secho(f"✘ {e.title}", fg="red", bold=True, err=True)
+        click.echo(f"  {e.msg}", err=True)
+
+
+def _summary(r: IngestResult) -> dict[str, Any]:
+    m = r.manifest
+    return {
+        "ok": True,
+        "dataset": m.dataset,
+        "batch_id": m.batch_id,
+        "mode": m.mode,
+        "rows": m.rows,
+        "bytes": m.source_bytes,
+        "format": m.source_format,
+        "compression": m.compression,
+        "encoding": m.encoding,
+        "columns": [{"name": n, "type": t} for n, t in m.schema],
+        "renamed": {a: b for a, b in m.columns if a != b},
+        "drift": asdict(m.drift),
+        "replaced_batches": r.replaced_batches,
+        "elapsed_s": round(r.elapsed_s, 3),
+    }
+
+
+def _ingest_one(lake: Lakehouse, path: Path, dataset: str | None, mode: str, as_json: bool) -> bool:
+    show_bar = not as_json and sys.stderr.isatty() and path.stat().st_size >= _BAR_MIN_BYTES
+    with click.progressbar(
+        length=1000, label=path.name, file=sys.stderr, hidden=not show_bar
+    ) as bar:
+
+        def progress(stage: str, fraction: float) -> None:
+            bar.label = f"{path.name} ({stage})"
+            bar.update(int(fraction * 1000) - bar.pos)
+
+        try:
+            r = lake.ingest(path, dataset=dataset, mode=mode, progress=progress)  # type: ignore[arg-type]
+        except LakehouseError as e:
+            _fail(e, as_json, file=str(path))
+            return False
+    if as_json:
+        click.echo(json.dumps({"file": str(path), **_summary(r)}))
+    else:
+        m = r.manifest
+        click.secho(f"✔ {path.name} → bronze.{m.dataset}", fg="green", bold=True)
+        click.echo(
+            f"  {m.rows:,} rows, {len(m.schema)} columns, batch {m.batch_id} "
+            f"({m.mode}, {r.elapsed_s:.1f} s)"
+        )
+        if m.drift.changed:
+            click.secho(f"  schema drift: {m.drift.describe()}", fg="yellow")
+    return True
+
+
+@main.command("ingest")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--dataset", help="Dataset name (default: from each file name).")
+@click.option(
+    "--mode",
+    type=click.Choice(["append", "replace"]),
+    default="append",
+    show_default=True,
+    help="Add a batch, or replace the dataset's batches.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON summary line per file.")
+def ingest_cmd(files: tuple[Path, ...], dataset: str | None, mode: str, as_json: bool) -> None:
+    """Ingest FILES into bronze (CSV, JSON, Parquet, Arrow, Excel; gzip/zstd too)."""
+    lake = _lake(as_json)
+    ok = [_ingest_one(lake, f, dataset, mode, as_json) for f in files]
+    sys.exit(0 if all(ok) else 1)
+
+
+def _lake(as_json: bool) -> Lakehouse:
+    try:
+        return Lakehouse()
+    except LakehouseError as e:
+        _fail(e, as_json)
+        sys.exit(2)
+
+
+def _table_json(t: TableInfo) -> dict[str, Any]:
+    d = asdict(t)
+    d["columns"] = [{"name": n, "type": ty} for n, ty in t.columns]
+    return d
+
+
+@main.command("tables")
+@click.option("--layer", type=click.Choice([la.value for la in TABLE_LAYERS]))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def tables_cmd(layer: str | None, as_json: bool) -> None:
+    """List the lake's tables with rows, size and last update."""
+    try:
+        tables = _lake(as_json).tables(layer)
+    except LakehouseError as e:
+        _fail(e, as_json)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps([_table_json(t) for t in tables], indent=1))
+        return
+    if not tables:
+        click.echo("The lake is empty. Try: ratatouille ingest some.csv")
+        return
+    width = max(len(t.qualified_name) for t in tables)
+    for t in tables:
+        click.echo(
+            f"{t.qualified_name:<{width}}  {t.rows:>12,} rows  {len(t.columns):>4} cols  "
+            f"{t.size_bytes / 2**20:>9.1f} MB  {t.updated_at}"
+        )
+
+
+@main.command("doctor")
+def doctor_cmd() -> None:
+    """Check settings, storage, credentials and DuckDB extensions."""
+    checks = run_checks()
+    for c in checks:
+        mark = click.style("✔", fg="green") if c.ok else click.style("✘", fg="red")
+        click.echo(f"{mark} {c.name}: {c.detail}")
+        if not c.ok and c.fix:
+            click.echo(f"    fix: {c.fix}")
+    sys.exit(0 if all(c.ok for c in checks) else 1)

@@ -1,0 +1,114 @@
+"""Health checks for `ratatouille doctor`: each failure comes with its fix."""
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+from pydantic import ValidationError
+
+from lakehouse import duck
+from lakehouse.errors import LakehouseError
+from lakehouse.layers import Layer
+from lakehouse.settings import Settings
+from lakehouse.storage import Storage, open_storage
+from lakehouse.storage.s3 import endpoint_problem
+
+PROBE = ".ratatouille-doctor"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _run(name: str, fn: Callable[[], str], fix: str) -> Check:
+    try:
+        return Check(name, True, fn())
+    except LakehouseError as e:
+        return Check(name, False, f"{e.title}: {e.msg}", fix)
+    except (duckdb.Error, OSError) as e:
+        return Check(name, False, str(e).splitlines()[0], fix)
+
+
+def run_checks(load: Callable[[], Settings] | None = None) -> list[Check]:
+    try:
+        settings = load() if load else Settings()
+    except ValidationError as e:
+        bad = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        return [
+            Check("settings", False, bad, "Fix the RATATOUILLE_* variables (see .env.example).")
+        ]
+    checks = [Check("settings", True, f"storage={settings.storage}")]
+    if settings.storage == "s3":
+        problem = endpoint_problem(settings.s3_endpoint)
+        checks.append(
+            Check(
+                "s3 endpoint", problem is None, settings.s3_endpoint or "AWS default", problem or ""
+            )
+        )
+        if problem:
+            return checks
+        if not (settings.s3_access_key and settings.s3_secret_key):
+            checks.append(
+                Check(
+                    "s3 credentials",
+                    False,
+                    "no access key or secret key set",
+                    "Set RATATOUILLE_S3_ACCESS_KEY and RATATOUILLE_S3_SECRET_KEY.",
+                )
+            )
+            return checks
+    try:
+        storage = open_storage(settings)
+    except LakehouseError as e:
+        return [*checks, Check("storage", False, e.msg, "See the message above.")]
+    for layer in Layer:
+        checks.append(
+            _run(
+                f"{layer.value} writable",
+                functools.partial(_probe, storage, layer),
+                _fix(settings, layer),
+            )
+        )
+    checks.append(
+        _run(
+            "duckdb httpfs",
+            lambda: _httpfs(settings),
+            "Install duckdb-extension-httpfs pinned to the duckdb version "
+            "(pip install -r requirements.txt).",
+        )
+    )
+    return checks
+
+
+def _probe(storage: Storage, layer: Layer) -> str:
+    key = f"{layer.value}/{PROBE}"
+    storage.put_bytes(key, b"ok")
+    if storage.get_bytes(key) != b"ok":
+        raise LakehouseError("read back different bytes", title="Storage inconsistent")
+    storage.delete([key])
+    return storage.uri(key).rsplit("/", 1)[0]
+
+
+def _fix(settings: Settings, layer: Layer) -> str:
+    if settings.storage == "local":
+        return f"Make {settings.lake_root / layer.value} writable, or set RATATOUILLE_LAKE_ROOT."
+    return (
+        f"Check the endpoint is up (RATATOUILLE_S3_ENDPOINT={settings.s3_endpoint}), the bucket "
+        f"for {layer.value} exists (RATATOUILLE_BUCKET_{layer.name}), and the keys may write it."
+    )
+
+
+def _httpfs(settings: Settings) -> str:
+    con = duck.connect(settings.model_copy(update={"storage": "local"}))
+    try:
+        duck.load_extension(con, "httpfs")
+        if settings.storage == "s3":
+            con.execute(duck.s3_secret_sql(settings))
+        return f"loaded offline from {duck.extension_path('httpfs').parent}"
+    finally:
+        con.close()

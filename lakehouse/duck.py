@@ -1,0 +1,76 @@
+"""DuckDB connections: in-memory, extensions loaded offline from their PyPI packages."""
+
+import functools
+import importlib.util
+from pathlib import Path
+
+import duckdb
+
+from lakehouse.errors import ConfigError
+from lakehouse.layers import quote_literal
+from lakehouse.settings import Settings
+
+
+@functools.cache
+def extension_path(name: str) -> Path:
+    """The extension binary shipped by the `duckdb-extension-<name>` wheel."""
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            f"The DuckDB extension {name!r} is not installed. "
+            f"Run `pip install duckdb-extension-{name}=={duckdb.__version__}`.",
+            title="DuckDB extension missing",
+        )
+    root = Path(next(iter(spec.submodule_search_locations)))
+    found = sorted(root.glob(f"extensions/v{duckdb.__version__}/*.duckdb_extension"))
+    if not found:
+        raise ConfigError(
+            f"duckdb-extension-{name} does not match duckdb {duckdb.__version__}; "
+            f"pin both to the same version.",
+            title="DuckDB extension version mismatch",
+        )
+    return found[0]
+
+
+def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    con.execute(f"LOAD {quote_literal(str(extension_path(name)))}")
+
+
+def s3_secret_sql(settings: Settings, *, name: str = "lake") -> str:
+    """CREATE SECRET for the lake's S3 endpoint; every value passes through quote_literal."""
+    secret = settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else ""
+    parts = {
+        "TYPE": "s3",
+        "KEY_ID": quote_literal(settings.s3_access_key or ""),
+        "SECRET": quote_literal(secret),
+        "REGION": quote_literal(settings.s3_region),
+        "URL_STYLE": quote_literal(settings.s3_url_style),
+        "USE_SSL": "true" if settings.s3_use_ssl else "false",
+    }
+    if settings.s3_endpoint:
+        parts["ENDPOINT"] = quote_literal(settings.s3_endpoint)
+    body = ", ".join(f"{k} {v}" for k, v in parts.items())
+    return f"CREATE OR REPLACE SECRET {name} ({body})"
+
+
+def connect(
+    settings: Settings, *, extensions: tuple[str, ...] = (), memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB with limits from settings; S3 access when storage is S3."""
+    spill = settings.state_dir / "duckdb_tmp"
+    spill.mkdir(parents=True, exist_ok=True)
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "memory_limit": memory_limit or settings.duckdb_memory_limit,
+        "temp_directory": str(spill),
+    }
+    if settings.duckdb_threads:
+        config["threads"] = settings.duckdb_threads
+    con = duckdb.connect(":memory:", config=config)
+    wanted = set(extensions) | ({"httpfs"} if settings.storage == "s3" else set())
+    for name in sorted(wanted):
+        load_extension(con, name)
+    if settings.storage == "s3":
+        con.execute(s3_secret_sql(settings))
+    return con

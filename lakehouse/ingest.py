@@ -1,0 +1,290 @@
+"""Bronze ingest: one code path for uploads, the landing drop zone and the CLI.
+
+file -> staging (hash, decompress, transcode) -> DuckDB -> Parquet -> validated -> bronze.
+Everything before the upload happens in a private staging folder; in storage, the batch's
+manifest is written last and a failed upload removes what it wrote.
+"""
+
+import contextlib
+import getpass
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from lakehouse import bronze, duck
+from lakehouse.bronze import BatchManifest, Mode, SchemaDrift
+from lakehouse.convert import convert
+from lakehouse.errors import IngestError, LakehouseError
+from lakehouse.ids import new_id, now_iso
+from lakehouse.layers import check_table_name, dataset_name_from_filename
+from lakehouse.settings import Settings
+from lakehouse.sniff import (
+    HEAD,
+    PassResult,
+    detect_compression,
+    detect_encoding,
+    detect_format,
+    stream_pass,
+    suffixes,
+)
+from lakehouse.storage import Storage
+
+Progress = Callable[[str, float], None]  # (stage, fraction 0..1)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    manifest: BatchManifest
+    elapsed_s: float
+    replaced_batches: int
+
+    @property
+    def dataset(self) -> str:
+        return self.manifest.dataset
+
+    @property
+    def rows(self) -> int:
+        return self.manifest.rows
+
+    @property
+    def drift(self) -> SchemaDrift:
+        return self.manifest.drift
+
+
+def ingest(
+    settings: Settings,
+    storage: Storage,
+    source: Path | str | BinaryIO,
+    *,
+    dataset: str | None = None,
+    mode: Mode = "append",
+    filename: str | None = None,
+    who: str | None = None,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Ingest one file (a path or a binary stream) as a new bronze batch of `dataset`."""
+    started = time.monotonic()
+    if mode not in ("append", "replace"):
+        raise IngestError(
+            f"Mode must be 'append' or 'replace', not {mode!r}.", title="Invalid mode"
+        )
+    if isinstance(source, (str, Path)):
+        name = filename or Path(source).name
+    else:
+        name = filename or str(getattr(source, "name", "") or "upload")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]  # never a path part of the user's choosing
+    try:
+        dataset = (
+            check_table_name(dataset, "dataset") if dataset else dataset_name_from_filename(name)
+        )
+    except LakehouseError as e:
+        raise IngestError(e.msg, title=e.title) from e
+    batch_id = new_id()
+    staging = settings.state_dir / "staging" / batch_id
+    staging.mkdir(parents=True)
+    try:
+        manifest, original = _build(
+            settings,
+            storage,
+            source,
+            name,
+            dataset,
+            batch_id,
+            mode,
+            staging,
+            who or _user(),
+            progress or _quiet,
+        )
+        progress and progress("publishing", 1.0)
+        replaced = _commit(storage, manifest, staging / "data.parquet", original)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return IngestResult(manifest, time.monotonic() - started, replaced)
+
+
+def _quiet(stage: str, fraction: float) -> None:
+    pass
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _build(
+    settings: Settings,
+    storage: Storage,
+    source: Path | str | BinaryIO,
+    name: str,
+    dataset: str,
+    batch_id: str,
+    mode: Mode,
+    staging: Path,
+    who: str,
+    progress: Progress,
+) -> tuple[BatchManifest, Path]:
+    limit = settings.max_ingest_mb * 2**20
+    original, known = _stage_original(source, staging, limit, progress)
+    with open(original, "rb") as f:
+        head = f.read(HEAD)
+    if not head:
+        raise IngestError(f"{name} is empty (0 bytes).", title="Empty file")
+    compression = detect_compression(head)
+    plain, hashed = original, known
+    if compression:
+        plain = staging / "decompressed"
+        with open(original, "rb") as f:
+            hashed = stream_pass(f, dest=plain, compression=compression, max_bytes=limit)
+        with open(plain, "rb") as f:
+            head = f.read(HEAD)
+        if not head:
+            raise IngestError(f"{name} decompresses to nothing.", title="Empty file")
+    fmt = detect_format(name, head)
+    encoding = detect_encoding(head) if fmt in ("csv", "json") else None
+    if encoding and encoding != "utf-8":
+        utf8 = staging / "utf8"
+        with open(plain, "rb") as f:
+            transcoded = stream_pass(f, dest=utf8, encoding=encoding, max_bytes=limit)
+        hashed = hashed or transcoded
+        plain = utf8
+    # Hash and UTF-8 check of big plain files run beside DuckDB: one read, no extra wall time.
+    utf8_check = "utf-8" if encoding == "utf-8" else None
+    checker = _Background(plain, utf8_check, limit) if (hashed is None or utf8_check) else None
+    parquet = staging / "data.parquet"
+    con = duck.connect(settings)  # fresh per ingest: a DuckDB internal error poisons an instance
+    stop_progress = _poll_progress(con, progress)
+    try:
+        converted = convert(con, fmt, plain, parquet)
+    except IngestError as e:
+        if checker:
+            checker.result()  # an encoding error explains a parse error better
+        raise e
+    finally:
+        stop_progress()
+        con.close()
+    if checker:
+        hashed = hashed or checker.result()
+        checker.result()
+    assert hashed is not None
+    if converted.rows == 0:
+        raise IngestError(
+            f"{name} has no data rows (only a header, or nothing parseable).", title="No data rows"
+        )
+    before = bronze.current_batches(storage, dataset)
+    ext = ".".join(suffixes(name)[-2:]) or fmt
+    prefix = bronze.batch_prefix(dataset, batch_id)
+    manifest = BatchManifest(
+        dataset=dataset,
+        batch_id=batch_id,
+        mode=mode,
+        source_name=name,
+        source_format=fmt,
+        compression=compression,
+        encoding=encoding,
+        source_bytes=hashed.raw_bytes,
+        sha256=hashed.sha256,
+        rows=converted.rows,
+        parquet_bytes=parquet.stat().st_size,
+        schema=converted.columns,
+        columns=converted.mapping,
+        read_options=converted.details,
+        ingested_at=now_iso(),
+        ingested_by=who,
+        data_key=prefix + "data.parquet",
+        original_key=prefix + f"original.{ext}",
+        drift=bronze.schema_drift(before[-1].schema if before else None, converted.columns),
+    )
+    return manifest, original
+
+
+def _stage_original(
+    source: Path | str | BinaryIO, staging: Path, limit: int, progress: Progress
+) -> tuple[Path, PassResult | None]:
+    """A path is used where it lies; a stream is spooled to staging (hashed on the way)."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise IngestError(f"{path} does not exist or is not a file.", title="File not found")
+        if path.stat().st_size > limit:
+            raise IngestError(
+                f"{path.name} is {path.stat().st_size // 2**20:,} MB; the limit is "
+                f"{limit // 2**20:,} MB (RATATOUILLE_MAX_INGEST_MB).",
+                title="File too large",
+            )
+        return path, None
+    dest = staging / "original"
+    result = stream_pass(
+        source,
+        dest=dest,
+        max_bytes=limit,
+        on_bytes=lambda n: progress("receiving", min(n / limit, 1.0)),
+    )
+    return dest, result
+
+
+class _Background:
+    """Hash (and optionally validate UTF-8) a file in a thread while DuckDB parses it."""
+
+    def __init__(self, path: Path, encoding: str | None, limit: int) -> None:
+        self._out: PassResult | None = None
+        self._err: BaseException | None = None
+
+        def run() -> None:
+            try:
+                with open(path, "rb") as f:
+                    self._out = stream_pass(f, encoding=encoding, max_bytes=limit)
+            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+                self._err = e
+
+        self._thread = threading.Thread(target=run, name="ingest-hash", daemon=True)
+        self._thread.start()
+
+    def result(self) -> PassResult:
+        self._thread.join()
+        if self._err:
+            raise self._err
+        assert self._out is not None
+        return self._out
+
+
+def _poll_progress(con: object, progress: Progress) -> Callable[[], None]:
+    """Report DuckDB's own query progress while the conversion runs."""
+    done = threading.Event()
+
+    def run() -> None:
+        while not done.wait(0.25):
+            pct = con.query_progress()  # type: ignore[attr-defined]
+            if pct >= 0:
+                progress("converting", min(pct / 100, 1.0))
+
+    threading.Thread(target=run, name="ingest-progress", daemon=True).start()
+    return done.set
+
+
+def _commit(storage: Storage, manifest: BatchManifest, parquet: Path, original: Path) -> int:
+    """Upload data and original, then the manifest (the commit point); undo on failure."""
+    prefix = bronze.batch_prefix(manifest.dataset, manifest.batch_id)
+    try:
+        storage.put_file(manifest.data_key, parquet, move=True)
+        # A spooled upload is ours to move; a user's file is copied.
+        storage.put_file(manifest.original_key, original, move=original.name == "original")
+        storage.put_bytes(prefix + bronze.MANIFEST, manifest.to_json())
+    except BaseException:
+        # Without a manifest any leftovers are invisible to readers.
+        with contextlib.suppress(LakehouseError):
+            storage.delete_prefix(prefix)
+        raise
+    if manifest.mode != "replace":
+        return 0
+    older = [
+        b for b in bronze.all_batches(storage, manifest.dataset) if b.batch_id < manifest.batch_id
+    ]
+    for b in older:
+        storage.delete_prefix(bronze.batch_prefix(b.dataset, b.batch_id))
+    return len(older)

@@ -1,0 +1,134 @@
+"""The `Lakehouse`: the one object entrypoints build from Settings and hand to everything else."""
+
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import duckdb
+import pyarrow as pa
+
+from lakehouse import catalog, duck, snapshots
+from lakehouse.bronze import Mode
+from lakehouse.catalog import TableInfo
+from lakehouse.errors import QueryError
+from lakehouse.ingest import IngestResult, Progress, ingest
+from lakehouse.layers import TABLE_LAYERS, Layer, quote_ident, quote_literal
+from lakehouse.settings import Settings
+from lakehouse.snapshots import Snapshot
+from lakehouse.storage import Storage, open_storage
+
+
+class Lakehouse:
+    """Ingest into bronze, publish silver/gold snapshots, list and read tables."""
+
+    def __init__(self, settings: Settings | None = None, storage: Storage | None = None) -> None:
+        self.settings = settings or Settings()
+        self.storage = storage or open_storage(self.settings)
+
+    # -- bronze ---------------------------------------------------------------------------
+    def ingest(
+        self,
+        source: Path | str | BinaryIO,
+        *,
+        dataset: str | None = None,
+        mode: Mode = "append",
+        filename: str | None = None,
+        who: str | None = None,
+        progress: Progress | None = None,
+    ) -> IngestResult:
+        return ingest(
+            self.settings,
+            self.storage,
+            source,
+            dataset=dataset,
+            mode=mode,
+            filename=filename,
+            who=who,
+            progress=progress,
+        )
+
+    # -- silver / gold snapshots ----------------------------------------------------------
+    def publish(
+        self,
+        layer: Layer | str,
+        table: str,
+        data: str | pa.Table | pa.RecordBatchReader,
+        run_id: str | None = None,
+    ) -> Snapshot:
+        """Publish SQL (run against the lake's views) or Arrow as the table's new snapshot."""
+        con = self.connect_duckdb() if isinstance(data, str) else None
+        try:
+            return snapshots.publish(self.settings, self.storage, con, layer, table, data, run_id)
+        finally:
+            if con is not None:
+                con.close()
+
+    def snapshot(
+        self, layer: Layer | str, table: str, as_of: str | datetime | None = None
+    ) -> Snapshot:
+        if as_of is None:
+            return snapshots.current(self.storage, layer, table)
+        return snapshots.as_of(self.storage, layer, table, as_of)
+
+    def history(self, layer: Layer | str, table: str) -> list[Snapshot]:
+        return snapshots.history(self.storage, layer, table)
+
+    def restore(self, layer: Layer | str, table: str, snapshot_id: str) -> Snapshot:
+        return snapshots.restore(self.storage, layer, table, snapshot_id)
+
+    # -- catalog and reading --------------------------------------------------------------
+    def tables(self, layer: Layer | str | None = None) -> list[TableInfo]:
+        return catalog.list_tables(self.storage, layer)
+
+    def table(self, layer: Layer | str, name: str) -> TableInfo:
+        return catalog.table_info(self.storage, layer, name)
+
+    def scan_sql(self, files: list[str]) -> str:
+        """`read_parquet([...])` over storage keys: the one way data files reach SQL."""
+        uris = ", ".join(quote_literal(self.storage.uri(k)) for k in files)
+        return f"read_parquet([{uris}], union_by_name = true, hive_partitioning = false)"
+
+    def connect_duckdb(self, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+        """A fresh in-memory DuckDB with a view per table: `bronze.x`, `silver.y`, `gold.z`."""
+        con = duck.connect(self.settings, memory_limit=memory_limit)
+        self.refresh_views(con)
+        return con
+
+    def refresh_views(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Point every view at its table's current snapshot (cheap: pointers only)."""
+        for layer in TABLE_LAYERS:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer.value}")
+        for t in self.tables():
+            con.execute(
+                f"CREATE OR REPLACE VIEW {t.layer}.{quote_ident(t.name)} AS "
+                f"SELECT * FROM {self.scan_sql(t.files)}"
+            )
+
+    def read(self, layer: Layer | str, table: str, as_of: str | datetime | None = None) -> pa.Table:
+        """A whole table as Arrow (for small tables; big ones go through `sql`)."""
+        files = (
+            self.table(layer, table).files
+            if as_of is None
+            else self.snapshot(layer, table, as_of).files
+        )
+        return self.sql(f"SELECT * FROM {self.scan_sql(files)}", views=False)
+
+    def sql(self, query: str, *, views: bool = True) -> pa.Table:
+        """Run trusted SQL (pipelines, notebooks) against the lake; the result as Arrow."""
+        con = self.connect_duckdb() if views else duck.connect(self.settings)
+        try:
+            return con.execute(query).to_arrow_table()
+        except duckdb.Error as e:
+            raise QueryError(str(e), title="DuckDB could not run this query") from e
+        finally:
+            con.close()
+
+
+def connect(settings: Settings | None = None, **overrides: object) -> Lakehouse:
+    """`lake = connect()` in a notebook: the same lake the pipelines and the app use."""
+    if overrides:
+        settings = (settings or Settings()).model_copy(update=overrides)
+    return Lakehouse(settings)
+
+
+__all__ = ["Lakehouse", "connect"]

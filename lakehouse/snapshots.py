@@ -1,0 +1,215 @@
+"""Silver and gold tables as snapshots: `<layer>/<table>/snapshot=<id>/part-*.parquet`.
+
+A snapshot is complete once `_snapshot.json` is in its folder; it becomes *current* when
+`<layer>/<table>/_current.json` (one PUT or one rename) names it. Readers resolve the pointer
+first, so they see either the old table or the new one, never a mix.
+"""
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from lakehouse import duck
+from lakehouse.errors import LakehouseError, QueryError, TableNotFoundError
+from lakehouse.ids import new_id, now_iso
+from lakehouse.layers import Layer, check_table_name, quote_literal
+from lakehouse.settings import Settings
+from lakehouse.storage import ObjectNotFound, Storage
+
+CURRENT = "_current.json"
+SNAPSHOT = "_snapshot.json"
+# DuckDB starts a new part file past this size: parts upload in parallel-friendly pieces.
+PART_SIZE = "256MB"
+# A snapshot folder without manifest this old is a crashed publish, safe to remove.
+ORPHAN_AGE = timedelta(hours=1)
+
+PUBLISHABLE = (Layer.SILVER, Layer.GOLD)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    layer: str
+    table: str
+    snapshot_id: str
+    files: list[str]  # storage keys
+    rows: int
+    size_bytes: int
+    schema: list[tuple[str, str]]
+    created_at: str
+    run_id: str | None
+    restored_from: str | None = None
+    format_version: int = 1
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=1).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "Snapshot":
+        raw: dict[str, Any] = json.loads(data)
+        raw["schema"] = [tuple(c) for c in raw["schema"]]
+        return cls(**raw)
+
+
+def table_prefix(layer: Layer, table: str) -> str:
+    return f"{layer.value}/{table}/"
+
+
+def _check(layer: Layer | str, table: str) -> Layer:
+    layer = Layer(layer)
+    if layer not in PUBLISHABLE:
+        raise LakehouseError(
+            f"Snapshots live in silver and gold, not {layer.value}.", title="Wrong layer"
+        )
+    check_table_name(table)
+    return layer
+
+
+def publish(
+    settings: Settings,
+    storage: Storage,
+    con: duckdb.DuckDBPyConnection | None,
+    layer: Layer | str,
+    table: str,
+    data: str | pa.Table | pa.RecordBatchReader,
+    run_id: str | None = None,
+) -> Snapshot:
+    """Write `data` (SQL run on `con`, or Arrow) as a new snapshot and make it current."""
+    layer = _check(layer, table)
+    snapshot_id = new_id()
+    staging = settings.state_dir / "staging" / f"publish-{snapshot_id}"
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    own = con is None
+    con = con or duck.connect(settings)
+    try:
+        if isinstance(data, str):
+            query = data
+        else:
+            con.register("_publish_input", data)
+            query = "SELECT * FROM _publish_input"
+        try:
+            rows = con.execute(
+                f"COPY ({query}) TO {quote_literal(str(staging))} (FORMAT parquet, "
+                f"COMPRESSION zstd, FILE_SIZE_BYTES '{PART_SIZE}', FILENAME_PATTERN 'part-{{i}}')"
+            ).fetchall()[0][0]
+            glob = quote_literal(str(staging / "*.parquet"))
+            schema = con.execute(f"DESCRIBE SELECT * FROM read_parquet({glob})").fetchall()
+        except duckdb.Error as e:
+            raise QueryError(str(e), title=f"Could not build {layer.value}.{table}") from e
+        finally:
+            if not isinstance(data, str):
+                con.unregister("_publish_input")
+        snap = _upload(
+            storage,
+            layer,
+            table,
+            snapshot_id,
+            staging,
+            int(rows),
+            [(c[0], c[1]) for c in schema],
+            run_id,
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if own:
+            con.close()
+    prune(storage, layer, table, settings.snapshots_keep)
+    return snap
+
+
+def _upload(
+    storage: Storage,
+    layer: Layer,
+    table: str,
+    snapshot_id: str,
+    staging: Path,
+    rows: int,
+    schema: list[tuple[str, str]],
+    run_id: str | None,
+) -> Snapshot:
+    folder = f"{table_prefix(layer, table)}snapshot={snapshot_id}/"
+    parts = sorted(staging.glob("part-*.parquet"), key=lambda p: int(p.stem.split("-")[1]))
+    files, size = [], 0
+    for part in parts:
+        size += part.stat().st_size
+        key = folder + part.name
+        storage.put_file(key, part, move=True)
+        files.append(key)
+    snap = Snapshot(layer.value, table, snapshot_id, files, rows, size, schema, now_iso(), run_id)
+    storage.put_bytes(folder + SNAPSHOT, snap.to_json())
+    storage.put_bytes(table_prefix(layer, table) + CURRENT, snap.to_json())  # the commit point
+    return snap
+
+
+def current(storage: Storage, layer: Layer | str, table: str) -> Snapshot:
+    layer = _check(layer, table)
+    try:
+        return Snapshot.from_json(storage.get_bytes(table_prefix(layer, table) + CURRENT))
+    except ObjectNotFound as e:
+        raise TableNotFoundError(f"There is no table {layer.value}.{table}.") from e
+
+
+def history(storage: Storage, layer: Layer | str, table: str) -> list[Snapshot]:
+    """Complete snapshots still kept, newest first."""
+    layer = _check(layer, table)
+    out = []
+    for folder in reversed(storage.list_dirs(table_prefix(layer, table))):
+        if folder.startswith("snapshot="):
+            try:
+                out.append(
+                    Snapshot.from_json(
+                        storage.get_bytes(f"{table_prefix(layer, table)}{folder}/{SNAPSHOT}")
+                    )
+                )
+            except ObjectNotFound:
+                continue
+    return out
+
+
+def as_of(storage: Storage, layer: Layer | str, table: str, when: str | datetime) -> Snapshot:
+    """The snapshot with that id, or the one current at that time."""
+    snaps = history(storage, layer, table)
+    if isinstance(when, str):
+        for s in snaps:
+            if s.snapshot_id == when:
+                return s
+        when = datetime.fromisoformat(when)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    for s in snaps:
+        if datetime.fromisoformat(s.created_at) <= when:
+            return s
+    raise TableNotFoundError(
+        f"{layer}.{table} has no kept snapshot at or before {when.isoformat()}.",
+        title="No such snapshot",
+    )
+
+
+def restore(storage: Storage, layer: Layer | str, table: str, snapshot_id: str) -> Snapshot:
+    """Make a kept snapshot current again (a rollback is one pointer write)."""
+    layer = _check(layer, table)
+    snap = as_of(storage, layer, table, snapshot_id)
+    if snap.snapshot_id != snapshot_id:
+        raise TableNotFoundError(f"{layer.value}.{table} has no snapshot {snapshot_id!r}.")
+    restored = Snapshot(**{**asdict(snap), "restored_from": snapshot_id, "created_at": now_iso()})
+    storage.put_bytes(table_prefix(layer, table) + CURRENT, restored.to_json())
+    return restored
+
+
+def prune(storage: Storage, layer: Layer, table: str, keep: int) -> int:
+    """Delete complete snapshots past the newest `keep` (never the current one), old orphans."""
+    prefix = table_prefix(layer, table)
+    cur = current(storage, layer, table).snapshot_id
+    folders = [f for f in reversed(storage.list_dirs(prefix)) if f.startswith("snapshot=")]
+    complete = [f for f in folders if storage.exists(f"{prefix}{f}/{SNAPSHOT}")]
+    doomed = [f for f in complete[keep:] if f != f"snapshot={cur}"]
+    cutoff = (datetime.now(UTC) - ORPHAN_AGE).strftime("%Y%m%dT%H%M%S%fZ")
+    doomed += [f for f in folders if f not in complete and f.removeprefix("snapshot=") < cutoff]
+    for f in doomed:
+        storage.delete_prefix(f"{prefix}{f}/")
+    return len(doomed)

@@ -1,0 +1,274 @@
+"""What a file is (format, compression, text encoding), and one streaming pass over it.
+
+The pass hashes the original bytes, decompresses, validates or transcodes text to UTF-8 and
+enforces the size limit, chunk by chunk, so memory stays flat for files larger than RAM.
+"""
+
+import codecs
+import contextlib
+import gzip
+import hashlib
+import io
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import zstandard
+
+from lakehouse.errors import IngestError
+
+Format = Literal["csv", "json", "parquet", "arrow", "feather", "xlsx"]
+Compression = Literal["gzip", "zstd"]
+
+CHUNK = 4 * 2**20
+HEAD = 64 * 2**10
+_TEXT_EXT = {
+    "csv": "csv",
+    "tsv": "csv",
+    "txt": "csv",
+    "psv": "csv",
+    "tab": "csv",
+    "dat": "csv",
+    "json": "json",
+    "ndjson": "json",
+    "jsonl": "json",
+}
+_BINARY_EXT: dict[str, Format] = {
+    "parquet": "parquet",
+    "pq": "parquet",
+    "arrow": "arrow",
+    "ipc": "arrow",
+    "feather": "arrow",
+    "xlsx": "xlsx",
+}
+_UNSUPPORTED_MAGIC = {
+    b"\xd0\xcf\x11\xe0": "a legacy Excel/Office file (.xls): save it as .xlsx or CSV",
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"BZh": "bzip2-compressed: recompress with gzip or zstd",
+    b"\xfd7zXZ": "xz-compressed: recompress with gzip or zstd",
+    b"7z\xbc\xaf": "a 7-Zip archive",
+    b"SQLite format 3": "an SQLite database",
+}
+
+
+@dataclass(frozen=True)
+class FileKind:
+    format: Format
+    compression: Compression | None
+
+
+def suffixes(filename: str) -> list[str]:
+    """Lower-case extensions of a file name, outermost last: `a.CSV.gz` -> ['csv', 'gz']."""
+    parts = filename.lower().split(".")[1:]
+    return [p for p in parts if p.isalnum() and len(p) <= 8]
+
+
+def detect_compression(head: bytes) -> Compression | None:
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zstd"
+    return None
+
+
+def detect_format(filename: str, head: bytes) -> Format:
+    """Magic bytes first, then the extension; refuse what DuckDB cannot read with a reason."""
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"ARROW1") or head.startswith(b"\xff\xff\xff\xff"):
+        return "arrow"
+    if head.startswith(b"FEA1"):
+        return "feather"
+    exts = [e for e in suffixes(filename) if e not in ("gz", "gzip", "zst", "zstd")]
+    ext = exts[-1] if exts else ""
+    if head.startswith(b"PK\x03\x04"):
+        if ext == "xlsx" or b"xl/" in head or b"[Content_Types].xml" in head:
+            return "xlsx"
+        raise IngestError(
+            "This is a ZIP archive. Unzip it and upload the files inside.",
+            title="Unsupported file type",
+        )
+    for magic, what in _UNSUPPORTED_MAGIC.items():
+        if head.startswith(magic):
+            raise IngestError(f"This file is {what}.", title="Unsupported file type")
+    if ext in _BINARY_EXT:
+        raise IngestError(
+            f"The file is named .{ext} but its content is not {ext.upper()} "
+            "(the magic bytes do not match). It may be truncated or mislabelled.",
+            title="File content does not match its name",
+        )
+    looks_binary(head)
+    if ext in _TEXT_EXT:
+        return "csv" if _TEXT_EXT[ext] == "csv" else "json"
+    if ext and b"\x00" in head:
+        raise IngestError(f"Files of type .{ext} are not supported.", title="Unsupported file type")
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return "json" if stripped[:1] in (b"[", b"{") else "csv"
+
+
+def looks_binary(head: bytes) -> None:
+    """Refuse binary junk early: NUL bytes in text that is not UTF-16."""
+    if detect_bom(head) or _utf16_without_bom(head):
+        return
+    sample = head[:8192]
+    if b"\x00" in sample:
+        controls = sum(1 for b in sample if b < 9 or 13 < b < 32)
+        if controls > len(sample) // 100:
+            raise IngestError(
+                "The file contains binary data (NUL and control bytes), not text. "
+                "Supported: CSV/TSV, JSON/NDJSON, Parquet, Arrow/Feather, Excel .xlsx, "
+                "optionally gzip- or zstd-compressed.",
+                title="Not a text file",
+            )
+
+
+def detect_bom(head: bytes) -> str | None:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return None
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    sample = head[:4096]
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) > len(odd) * 0.4 and even.count(0) < len(even) * 0.05:
+        return "utf-16-le"
+    if even.count(0) > len(even) * 0.4 and odd.count(0) < len(odd) * 0.05:
+        return "utf-16-be"
+    return None
+
+
+def detect_encoding(head: bytes) -> str:
+    """UTF-8 unless the sample says otherwise; Windows-1252 covers Latin-1 text in practice."""
+    bom = detect_bom(head) or _utf16_without_bom(head)
+    if bom:
+        return bom
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        head.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:  # cp1252 leaves five bytes undefined; Latin-1 maps every byte
+        return "latin-1"
+
+
+class _Hashing(io.RawIOBase):
+    """A reader that hashes and counts the raw bytes passing through it."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.sha = hashlib.sha256()
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: memoryview) -> int:  # type: ignore[override]
+        data = self.f.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self.sha.update(data)
+        self.count += n
+        return n
+
+
+@dataclass(frozen=True)
+class PassResult:
+    sha256: str
+    raw_bytes: int
+    out_bytes: int
+
+
+def _too_big(limit: int) -> IngestError:
+    return IngestError(
+        f"The file is larger than the limit of {limit // 2**20:,} MB "
+        "(RATATOUILLE_MAX_INGEST_MB; for compressed files the limit applies to the content).",
+        title="File too large",
+    )
+
+
+def stream_pass(
+    src: BinaryIO,
+    *,
+    dest: Path | None = None,
+    compression: Compression | None = None,
+    encoding: str | None = None,
+    max_bytes: int,
+    on_bytes: Callable[[int], None] | None = None,
+) -> PassResult:
+    """Copy `src` to `dest` (if given): decompress, decode `encoding` to UTF-8, hash raw bytes.
+
+    With encoding 'utf-8' the text is validated; an IngestError names the line of the first
+    undecodable byte.
+    """
+    raw = _Hashing(src)
+    reader: BinaryIO
+    if compression == "gzip":
+        reader = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+    elif compression == "zstd":
+        dctx = zstandard.ZstdDecompressor()
+        reader = dctx.stream_reader(raw, read_across_frames=True)  # type: ignore[arg-type]
+    else:
+        reader = raw  # type: ignore[assignment]
+    decoder = codecs.getincrementaldecoder(encoding)("strict") if encoding else None
+    total, lines = 0, 0
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(dest, "wb")) if dest else None
+        while True:
+            chunk = _read(reader, compression)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > max_bytes:
+                raise _too_big(max_bytes)
+            if decoder:
+                chunk = _decode(decoder, chunk, encoding or "", lines)
+                lines += chunk.count(b"\n")
+            if out:
+                out.write(chunk)
+            if on_bytes:
+                on_bytes(raw.count)
+        if decoder:
+            _decode(decoder, b"", encoding or "", lines, final=True)
+    return PassResult(raw.sha.hexdigest(), raw.count, total)
+
+
+def _read(reader: BinaryIO, compression: Compression | None) -> bytes:
+    try:
+        return reader.read(CHUNK)
+    except (EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError) as e:
+        raise IngestError(
+            f"The {compression} stream is truncated or corrupt ({e}). Compress the file again "
+            "or upload it uncompressed.",
+            title="Corrupt compressed file",
+        ) from e
+
+
+def _decode(
+    decoder: codecs.IncrementalDecoder, chunk: bytes, encoding: str, lines: int, final: bool = False
+) -> bytes:
+    try:
+        text = decoder.decode(chunk, final=final)
+    except UnicodeDecodeError as e:
+        line = lines + e.object[: e.start].count(b"\n") + 1
+        bad = e.object[e.start : e.end].hex(" ")
+        if encoding == "utf-8":
+            msg = (
+                f"Line {line}: bytes {bad} are not valid UTF-8. The file mixes encodings "
+                "or is damaged; re-save it as UTF-8."
+            )
+        else:
+            msg = f"Line {line}: bytes {bad} are not valid {encoding}; re-save the file as UTF-8."
+        raise IngestError(msg, title="Undecodable bytes") from e
+    return text.encode("utf-8") if encoding != "utf-8" else chunk
