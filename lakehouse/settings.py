@@ -11,7 +11,11 @@ class Settings(BaseSettings):
     """Every field is documented in `.env.example` and `docs/configuration.md` (a test checks)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="RATATOUILLE_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="RATATOUILLE_",
+        env_file=".env",
+        env_ignore_empty=True,  # `RATATOUILLE_S3_ENDPOINT=` means unset, not ""
+        extra="ignore",
+        frozen=True,
     )
 
     storage: Literal["local", "s3"] = Field(

@@ -78,6 +78,7 @@ def publish(
     table: str,
     data: str | pa.Table | pa.RecordBatchReader,
     run_id: str | None = None,
+    part_size: str = PART_SIZE,
 ) -> Snapshot:
     """Write `data` (SQL run on `con`, or Arrow) as a new snapshot and make it current."""
     layer = _check(layer, table)
@@ -95,7 +96,8 @@ def publish(
         try:
             rows = con.execute(
                 f"COPY ({query}) TO {quote_literal(str(staging))} (FORMAT parquet, "
-                f"COMPRESSION zstd, FILE_SIZE_BYTES '{PART_SIZE}', FILENAME_PATTERN 'part-{{i}}')"
+                f"COMPRESSION zstd, FILE_SIZE_BYTES {quote_literal(part_size)}, "
+                "FILENAME_PATTERN 'part-{i}')"
             ).fetchall()[0][0]
             glob = quote_literal(str(staging / "*.parquet"))
             schema = con.execute(f"DESCRIBE SELECT * FROM read_parquet({glob})").fetchall()
@@ -178,7 +180,13 @@ def as_of(storage: Storage, layer: Layer | str, table: str, when: str | datetime
         for s in snaps:
             if s.snapshot_id == when:
                 return s
-        when = datetime.fromisoformat(when)
+        try:
+            when = datetime.fromisoformat(when)
+        except ValueError as e:
+            raise TableNotFoundError(
+                f"{layer}.{table} has no snapshot {when!r} (give a snapshot id or an ISO time).",
+                title="No such snapshot",
+            ) from e
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     for s in snaps:
@@ -193,9 +201,10 @@ def as_of(storage: Storage, layer: Layer | str, table: str, when: str | datetime
 def restore(storage: Storage, layer: Layer | str, table: str, snapshot_id: str) -> Snapshot:
     """Make a kept snapshot current again (a rollback is one pointer write)."""
     layer = _check(layer, table)
-    snap = as_of(storage, layer, table, snapshot_id)
-    if snap.snapshot_id != snapshot_id:
-        raise TableNotFoundError(f"{layer.value}.{table} has no snapshot {snapshot_id!r}.")
+    found = [s for s in history(storage, layer, table) if s.snapshot_id == snapshot_id]
+    if not found:
+        raise TableNotFoundError(f"{layer.value}.{table} has no kept snapshot {snapshot_id!r}.")
+    snap = found[0]
     restored = Snapshot(**{**asdict(snap), "restored_from": snapshot_id, "created_at": now_iso()})
     storage.put_bytes(table_prefix(layer, table) + CURRENT, restored.to_json())
     return restored
