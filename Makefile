@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
+APP_PORT ?= 8501
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint fmt bench-ingest clean
@@ -30,7 +31,7 @@ install: $(VENV)/.installed ## Create .venv with the pinned requirements and the
 run: $(VENV)/.installed ## Run the product on its embedded defaults (app on :8501)
 	$(BIN)/ratatouille doctor
 	$(BIN)/streamlit run streamlit_app/streamlit_app.py --server.address $(HOST) \
-	  --server.port 8501 --server.headless true --browser.gatherUsageStats false
+	  --server.port $(APP_PORT) --server.headless true --browser.gatherUsageStats false
 
 lint: $(VENV)/.installed-dev ## ruff, mypy (strict on lakehouse/), import-linter
 	$(BIN)/ruff check .

@@ -14,7 +14,9 @@ def documented(path: Path) -> set[str]:
 
 
 def test_env_example_lists_every_setting() -> None:
-    names = set(re.findall(r"^(RATATOUILLE_[A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    names = set(
+        re.findall(r"^(RATATOUILLE_[A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M)
+    )
     assert names == ENV_NAMES
 
 

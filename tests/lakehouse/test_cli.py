@@ -12,14 +12,22 @@ RATATOUILLE = str(Path(sys.executable).with_name("ratatouille"))
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([RATATOUILLE, *args], env={**os.environ, **env}, cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [RATATOUILLE, *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
 def env(tmp_path) -> dict[str, str]:
-    return {"RATATOUILLE_LAKE_ROOT": str(tmp_path / "lake"),
-            "RATATOUILLE_STATE_DIR": str(tmp_path / "state")}
+    return {
+        "RATATOUILLE_LAKE_ROOT": str(tmp_path / "lake"),
+        "RATATOUILLE_STATE_DIR": str(tmp_path / "state"),
+    }
 
 
 def test_ingest_json_summary_and_tables(tmp_path, env) -> None:
@@ -37,7 +45,9 @@ def test_ingest_json_summary_and_tables(tmp_path, env) -> None:
 
     listing = json.loads(run(["tables", "--json"], env, tmp_path).stdout)
     assert {(t["layer"], t["name"], t["rows"]) for t in listing} == {
-        ("bronze", "a", 2), ("bronze", "b", 2)}
+        ("bronze", "a", 2),
+        ("bronze", "b", 2),
+    }
     human = run(["tables"], env, tmp_path).stdout
     assert "bronze.a" in human and "2 rows" in human
 
@@ -79,14 +89,19 @@ def test_doctor_names_a_bad_setting(tmp_path) -> None:
 
 @pytest.mark.s3
 def test_doctor_s3(tmp_path, s3_env, s3_server) -> None:
-    env = {f"RATATOUILLE_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
-           for k, v in s3_env.items()}
+    env = {
+        f"RATATOUILLE_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in s3_env.items()
+    }
     r = run(["doctor"], env, tmp_path)
     assert r.returncode == 0, r.stdout
     wrong = {**env, "RATATOUILLE_S3_SECRET_KEY": "wrong"}
     r = run(["doctor"], wrong, tmp_path)
     assert r.returncode == 1 and "S3 access denied" in r.stdout
-    ro = {**env, "RATATOUILLE_S3_ACCESS_KEY": s3_server.readonly_key,
-          "RATATOUILLE_S3_SECRET_KEY": s3_server.readonly_secret}
+    ro = {
+        **env,
+        "RATATOUILLE_S3_ACCESS_KEY": s3_server.readonly_key,
+        "RATATOUILLE_S3_SECRET_KEY": s3_server.readonly_secret,
+    }
     r = run(["doctor"], ro, tmp_path)
     assert r.returncode == 1 and "may write" in r.stdout

@@ -84,8 +84,17 @@ def test_delete_and_delete_prefix(storage: Storage) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["../etc/passwd", "bronze/../gold/x", "bronze/a/../../x", "nolayer/x", "bronze/", "bronze//x",
-     "bronze/a\\b", "/bronze/x", "bronze/a/\x00"],
+    [
+        "../etc/passwd",
+        "bronze/../gold/x",
+        "bronze/a/../../x",
+        "nolayer/x",
+        "bronze/",
+        "bronze//x",
+        "bronze/a\\b",
+        "/bronze/x",
+        "bronze/a/\x00",
+    ],
 )
 def test_keys_cannot_escape_a_layer(storage: Storage, key: str) -> None:
     """Hostile keys: traversal, absolute paths, unknown layers, empty parts, NUL, backslashes."""
