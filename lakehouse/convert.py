@@ -12,6 +12,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
 
 from lakehouse.duck import load_extension
 from lakehouse.errors import IngestError
@@ -27,36 +28,20 @@ class Converted:
     details: dict[str, str]  # how the file was read (dialect, header...)
 
 
-# How many columns may fall back to VARCHAR after a late type mismatch before all do.
+# Columns that may fall back to VARCHAR after a late type mismatch before all of them do.
 _MAX_TYPE_RETRIES = 8
-_CONVERT_RE = re.compile(r'Error when converting column "(?P<col>[^"]+)"')
+_MISMATCH_RES = (
+    re.compile(r'Error when converting column "(?P<col>[^"]+)"'),
+    re.compile(r"lossy-cast:(?P<col>.+?)(?:\n|$)"),
+)
 _LINE_RE = re.compile(r"CSV Error on Line: (?P<line>\d+)")
-
-
-def convert(con: duckdb.DuckDBPyConnection, fmt: Format, src: Path, dest: Path) -> Converted:
-    """Write `src` as one Parquet file `dest`; IngestError says what was wrong and where."""
-    path = quote_literal(str(src))
-    details: dict[str, str] = {}
-    if fmt == "csv":
-        opts, details, rigid = _csv_options(con, src)
-        if rigid:
-            return _copy(con, rigid, dest, details)
-        types: dict[str, str] = {}
-        for _ in range(_MAX_TYPE_RETRIES):
-            try:
-                return _copy(con, _csv_sql(path, opts, types), dest, details)
-            except _TypeMismatch as e:  # the sniffer's sample missed a later value
-                types[e.column] = "VARCHAR"
-        return _copy(con, _csv_sql(path, {**opts, "all_varchar": "true"}, {}), dest, details)
-    if fmt == "json":
-        return _copy(con, f"read_json({path}, format='auto')", dest, details)
-    if fmt == "parquet":
-        return _copy(con, f"read_parquet({path})", dest, details)
-    if fmt == "xlsx":
-        load_extension(con, "excel")
-        return _copy(con, f"read_xlsx({path}, header=true)", dest, details)
-    con.register("_ingest_arrow", _arrow_reader(fmt, src))
-    return _copy(con, "_ingest_arrow", dest, details)
+# DuckDB's VARCHAR->BIGINT cast rounds '2.5' to 3 and DOUBLE keeps ~17 digits, so numeric
+# columns are read as text and cast here, refusing what would not survive: the column then
+# stays VARCHAR instead of losing digits. Costs no measurable time (see benchmarks/).
+_GUARDED = {
+    "BIGINT": "contains({c}, '.')",
+    "DOUBLE": "length({c}) > 17",
+}
 
 
 class _TypeMismatch(Exception):
@@ -64,28 +49,127 @@ class _TypeMismatch(Exception):
         self.column = column
 
 
-def _copy(
-    con: duckdb.DuckDBPyConnection, relation: str, dest: Path, details: dict[str, str]
-) -> Converted:
-    try:
-        names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
-        safe = safe_column_names(names)
-        select = ", ".join(
-            f"{quote_ident(n)} AS {quote_ident(s)}" for n, s in zip(names, safe, strict=True)
+def convert(con: duckdb.DuckDBPyConnection, fmt: Format, src: Path, dest: Path) -> Converted:
+    """Write `src` as one Parquet file `dest`; IngestError says what was wrong and where."""
+    path = quote_literal(str(src))
+    if fmt == "csv":
+        return _convert_csv(con, src, dest)
+    if fmt == "json":
+        return _with_fallback(
+            con,
+            f"read_json({path}, format='auto')",
+            f"read_json({path}, format='auto', sample_size=-1)",
+            dest,
+            fmt,
         )
+    if fmt == "parquet":
+        try:
+            names = pq.read_schema(src).names
+        except (pa.ArrowException, OSError) as e:
+            raise IngestError(
+                f"This Parquet file is damaged or truncated: {e}",
+                title="Could not read this PARQUET file",
+            ) from e
+        return _copy(con, f"read_parquet({path})", dest, {}, source_names=names)
+    if fmt == "xlsx":
+        load_extension(con, "excel")
+        return _with_fallback(
+            con,
+            f"read_xlsx({path}, header=true)",
+            f"read_xlsx({path}, header=true, all_varchar=true)",
+            dest,
+            fmt,
+        )
+    reader = _arrow_reader(fmt, src)
+    con.register("_ingest_arrow", reader)
+    return _copy(con, "_ingest_arrow", dest, {}, source_names=reader.schema.names)
+
+
+def _with_fallback(
+    con: duckdb.DuckDBPyConnection, relation: str, fallback: str, dest: Path, fmt: str
+) -> Converted:
+    """Typed read; if a value past the sniffed sample does not fit, read the whole file to type."""
+    try:
+        return _copy(con, relation, dest, {})
+    except _TypeMismatch:
+        try:
+            return _copy(con, fallback, dest, {})
+        except _TypeMismatch as e:
+            raise IngestError(
+                f"Column {e.column!r} has values of mixed types.",
+                title=f"Could not read this {fmt.upper()} file",
+            ) from e
+
+
+def _convert_csv(con: duckdb.DuckDBPyConnection, src: Path, dest: Path) -> Converted:
+    path = quote_literal(str(src))
+    opts, details, rigid = _csv_options(con, src)
+    header = _python_header(src, opts)
+    if rigid:
+        return _copy(con, rigid, dest, details, source_names=header)
+    sniffed = dict(_describe(con, _csv_sql(path, opts, {})))
+    text: set[str] = set()  # columns that keep their text
+    for _ in range(_MAX_TYPE_RETRIES):
+        casts = {c: t for c, t in sniffed.items() if t in _GUARDED and c not in text}
+        types = {c: "VARCHAR" for c in casts} | {c: "VARCHAR" for c in text}
+        try:
+            return _copy(con, _csv_sql(path, opts, types), dest, details, casts, header)
+        except _TypeMismatch as e:  # the sniffer's sample missed a later value
+            text.add(e.column)
+    rel = _csv_sql(path, {**opts, "all_varchar": "true"}, {})
+    return _copy(con, rel, dest, details, source_names=header)
+
+
+def _describe(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
+    try:
+        return [(r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
+    except duckdb.Error as e:
+        raise _translate(e, relation.split("(")[0]) from e
+
+
+def _select_expr(name: str, cast: str | None) -> str:
+    col = quote_ident(name)
+    if cast is None:
+        return col
+    lossy = quote_literal(f"lossy-cast:{name}")
+    return (
+        f"CASE WHEN {_GUARDED[cast].format(c=col)} THEN error({lossy}) "
+        f"ELSE coalesce(TRY_CAST({col} AS {cast}), "
+        f"CASE WHEN {col} IS NULL THEN NULL ELSE error({lossy}) END) END"
+    )
+
+
+def _copy(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    dest: Path,
+    details: dict[str, str],
+    casts: dict[str, str] | None = None,
+    source_names: list[str] | None = None,
+) -> Converted:
+    names = [n for n, _ in _describe(con, relation)]
+    # DuckDB renames duplicate and blank headers; the manifest keeps the file's own names.
+    original = source_names if source_names and len(source_names) == len(names) else names
+    safe = safe_column_names(original)
+    casts = casts or {}
+    select = ", ".join(
+        f"{_select_expr(n, casts.get(n))} AS {quote_ident(s)}"
+        for n, s in zip(names, safe, strict=True)
+    )
+    out = quote_literal(str(dest))
+    try:
         rows = con.execute(
-            f"COPY (SELECT {select} FROM {relation}) TO {quote_literal(str(dest))} "
-            "(FORMAT parquet, COMPRESSION zstd)"
+            f"COPY (SELECT {select} FROM {relation}) TO {out} (FORMAT parquet, COMPRESSION zstd)"
         ).fetchall()[0][0]
-        out = quote_literal(str(dest))
         types = con.execute(f"DESCRIBE SELECT * FROM read_parquet({out})").fetchall()
     except duckdb.Error as e:
-        m = _CONVERT_RE.search(str(e))
-        if m and isinstance(e, (duckdb.ConversionException, duckdb.InvalidInputException)):
-            raise _TypeMismatch(m.group("col")) from e
+        if isinstance(e, (duckdb.ConversionException, duckdb.InvalidInputException)):
+            for pattern in _MISMATCH_RES:
+                if m := pattern.search(str(e)):
+                    raise _TypeMismatch(m.group("col")) from e
         raise _translate(e, relation.split("(")[0]) from e
     return Converted(
-        int(rows), [(t[0], t[1]) for t in types], list(zip(names, safe, strict=True)), details
+        int(rows), [(t[0], t[1]) for t in types], list(zip(original, safe, strict=True)), details
     )
 
 
@@ -126,13 +210,17 @@ def _csv_options(
     # with no header detected is almost always a header the sniffer could not tell apart.
     if not has_header and all(c["type"] == "VARCHAR" for c in columns):
         has_header = True
+    # No quotes in the sample does not mean none later: standard CSV quoting stays on.
+    quote = '"' if quote in ("(empty)", "") else quote
+    escape = quote if escape in ("(empty)", "") else escape
     opts = {
         "delim": quote_literal(delim),
-        "quote": quote_literal("" if quote == "(empty)" else quote),
-        "escape": quote_literal("" if escape == "(empty)" else escape),
+        "quote": quote_literal(quote),
+        "escape": quote_literal(escape),
         "header": "true" if has_header else "false",
         "skip": "0",
         "strict_mode": "true",
+        "allow_quoted_nulls": "false",  # "" is an empty string; only an empty field is NULL
     }
     details = {"delimiter": delim, "quote": quote, "header": opts["header"]}
     try:
@@ -153,12 +241,9 @@ def _csv_sql(path: str, opts: dict[str, str], types: dict[str, str]) -> str:
 def _csv_rigid(con: duckdb.DuckDBPyConnection, src: Path, path: str, opts: dict[str, str]) -> str:
     """No sniffing at all: every column as text from the header, so errors carry a line."""
     header = _python_header(src, opts)
-    cols = ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in header)
-    rel = (
-        f"read_csv({path}, auto_detect=false"
-        + "".join(f", {k}={v}" for k, v in opts.items())
-        + f", columns={{{cols}}})"
-    )
+    cols = ", ".join(f"{quote_literal(f'c{i}')}: 'VARCHAR'" for i in range(len(header)))
+    args = "".join(f", {k}={v}" for k, v in opts.items())
+    rel = f"read_csv({path}, auto_detect=false{args}, columns={{{cols}}})"
     try:
         con.execute(f"SELECT count(*) FROM {rel}").fetchall()
     except duckdb.Error as e:
@@ -178,24 +263,33 @@ def _python_dialect(src: Path) -> tuple[str, str, str, bool, list[dict[str, str]
 
 
 def _python_header(src: Path, opts: dict[str, str]) -> list[str]:
-    delim = opts["delim"].strip("'").replace("''", "'")
+    """The first record as the file spells it (DuckDB renames duplicates and blanks)."""
+    delim = opts["delim"][1:-1].replace("''", "'")
+    quote = opts["quote"][1:-1].replace("''", "'") or '"'
     with open(src, encoding="utf-8-sig", errors="replace", newline="") as f:
-        first = next(csv.reader(f, delimiter=delim or ","), [])
+        first = next(csv.reader(f, delimiter=delim or ",", quotechar=quote), [])
     if opts["header"] == "true":
-        return [c or f"column{i}" for i, c in enumerate(first)]
+        return first
     return [f"column{i}" for i in range(len(first))]
 
 
 def _translate(e: duckdb.Error, fmt: str) -> IngestError:
     text = str(e).split("\n\n  file =")[0].split("Possible fixes:")[0].strip()
     text = re.sub(r"^[A-Za-z ]+Error: ", "", text)
+    fmt = {
+        "read_csv": "csv",
+        "read_json": "json",
+        "read_parquet": "parquet",
+        "read_xlsx": "xlsx",
+    }.get(fmt, fmt)
     m = _LINE_RE.search(text)
     if m and "Expected Number of Columns" in text:
         cols = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
         found = f" has {cols.group(2)} fields where the header has {cols.group(1)}" if cols else ""
+        lines = text.splitlines()
         return IngestError(
             f"Line {m.group('line')}{found}: rows must all have the same number of fields "
-            f"(ragged rows). {text.splitlines()[1] if len(text.splitlines()) > 1 else ''}".strip(),
+            f"(ragged rows). {lines[1] if len(lines) > 1 else ''}".strip(),
             title="Ragged rows",
         )
     if "unicode" in text.lower():

@@ -24,12 +24,13 @@ from lakehouse.layers import check_table_name, dataset_name_from_filename
 from lakehouse.settings import Settings
 from lakehouse.sniff import (
     HEAD,
+    Compression,
+    Format,
     PassResult,
     detect_compression,
     detect_encoding,
     detect_format,
     stream_pass,
-    suffixes,
 )
 from lakehouse.storage import Storage
 
@@ -99,7 +100,8 @@ def ingest(
             who or _user(),
             progress or _quiet,
         )
-        progress and progress("publishing", 1.0)
+        if progress:
+            progress("publishing", 1.0)
         replaced = _commit(storage, manifest, staging / "data.parquet", original)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -130,29 +132,9 @@ def _build(
     progress: Progress,
 ) -> tuple[BatchManifest, Path]:
     limit = settings.max_ingest_mb * 2**20
-    original, known = _stage_original(source, staging, limit, progress)
-    with open(original, "rb") as f:
-        head = f.read(HEAD)
-    if not head:
-        raise IngestError(f"{name} is empty (0 bytes).", title="Empty file")
-    compression = detect_compression(head)
-    plain, hashed = original, known
-    if compression:
-        plain = staging / "decompressed"
-        with open(original, "rb") as f:
-            hashed = stream_pass(f, dest=plain, compression=compression, max_bytes=limit)
-        with open(plain, "rb") as f:
-            head = f.read(HEAD)
-        if not head:
-            raise IngestError(f"{name} decompresses to nothing.", title="Empty file")
-    fmt = detect_format(name, head)
-    encoding = detect_encoding(head) if fmt in ("csv", "json") else None
-    if encoding and encoding != "utf-8":
-        utf8 = staging / "utf8"
-        with open(plain, "rb") as f:
-            transcoded = stream_pass(f, dest=utf8, encoding=encoding, max_bytes=limit)
-        hashed = hashed or transcoded
-        plain = utf8
+    original, hashed = _stage_original(source, staging, limit, progress)
+    plain, fmt, compression, encoding, decoded = _plain_text(original, name, staging, limit)
+    hashed = hashed or decoded
     # Hash and UTF-8 check of big plain files run beside DuckDB: one read, no extra wall time.
     utf8_check = "utf-8" if encoding == "utf-8" else None
     checker = _Background(plain, utf8_check, limit) if (hashed is None or utf8_check) else None
@@ -177,7 +159,7 @@ def _build(
             f"{name} has no data rows (only a header, or nothing parseable).", title="No data rows"
         )
     before = bronze.current_batches(storage, dataset)
-    ext = ".".join(suffixes(name)[-2:]) or fmt
+    ext = fmt + {"gzip": ".gz", "zstd": ".zst", None: ""}[compression]
     prefix = bronze.batch_prefix(dataset, batch_id)
     manifest = BatchManifest(
         dataset=dataset,
@@ -201,6 +183,39 @@ def _build(
         drift=bronze.schema_drift(before[-1].schema if before else None, converted.columns),
     )
     return manifest, original
+
+
+def _plain_text(
+    original: Path, name: str, staging: Path, limit: int
+) -> tuple[Path, Format, Compression | None, str | None, PassResult | None]:
+    """Decompress and transcode to UTF-8 in staging when needed; plain files stay where they are.
+
+    Returns the file DuckDB should read, its format, compression, encoding, and the pass over
+    the original bytes if one was made (it carries their sha256).
+    """
+    with open(original, "rb") as f:
+        head = f.read(HEAD)
+    if not head:
+        raise IngestError(f"{name} is empty (0 bytes).", title="Empty file")
+    compression = detect_compression(head)
+    plain, hashed = original, None
+    if compression:
+        plain = staging / "decompressed"
+        with open(original, "rb") as f:
+            hashed = stream_pass(f, dest=plain, compression=compression, max_bytes=limit)
+        with open(plain, "rb") as f:
+            head = f.read(HEAD)
+        if not head:
+            raise IngestError(f"{name} decompresses to nothing.", title="Empty file")
+    fmt = detect_format(name, head)
+    encoding = detect_encoding(head) if fmt in ("csv", "json") else None
+    if encoding and encoding != "utf-8":
+        utf8 = staging / "utf8"
+        with open(plain, "rb") as f:
+            transcoded = stream_pass(f, dest=utf8, encoding=encoding, max_bytes=limit)
+        hashed = hashed or transcoded
+        plain = utf8
+    return plain, fmt, compression, encoding, hashed
 
 
 def _stage_original(
@@ -273,7 +288,7 @@ def _commit(storage: Storage, manifest: BatchManifest, parquet: Path, original: 
     try:
         storage.put_file(manifest.data_key, parquet, move=True)
         # A spooled upload is ours to move; a user's file is copied.
-        storage.put_file(manifest.original_key, original, move=original.name == "original")
+        storage.put_file(manifest.original_key, original, move=original.parent == parquet.parent)
         storage.put_bytes(prefix + bronze.MANIFEST, manifest.to_json())
     except BaseException:
         # Without a manifest any leftovers are invisible to readers.

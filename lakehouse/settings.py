@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     snapshots_keep: int = Field(
         5, ge=1, description="Snapshots kept per silver/gold table for rollback and AS OF reads."
     )
+    snapshots_grace_s: int = Field(
+        300,
+        ge=0,
+        description="Seconds a replaced snapshot stays readable (even past snapshots_keep) "
+        "for queries that resolved it before it was replaced.",
+    )
     duckdb_memory_limit: str = Field(
         "4GB", description="DuckDB memory limit per process; larger work spills to `state_dir`."
     )

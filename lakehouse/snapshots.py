@@ -120,7 +120,13 @@ def publish(
         shutil.rmtree(staging, ignore_errors=True)
         if own:
             con.close()
-    prune(storage, layer, table, settings.snapshots_keep)
+    prune(
+        storage,
+        layer,
+        table,
+        settings.snapshots_keep,
+        timedelta(seconds=settings.snapshots_grace_s),
+    )
     return snap
 
 
@@ -210,15 +216,30 @@ def restore(storage: Storage, layer: Layer | str, table: str, snapshot_id: str) 
     return restored
 
 
-def prune(storage: Storage, layer: Layer, table: str, keep: int) -> int:
-    """Delete complete snapshots past the newest `keep` (never the current one), old orphans."""
+def _id_time(snapshot_id: str) -> datetime:
+    return datetime.strptime(snapshot_id.split("-")[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+
+
+def prune(storage: Storage, layer: Layer, table: str, keep: int, grace: timedelta) -> int:
+    """Delete complete snapshots past the newest `keep` (never the current one), old orphans.
+
+    A snapshot replaced less than `grace` ago stays: a query that resolved it just before the
+    switch is still reading its files.
+    """
     prefix = table_prefix(layer, table)
     cur = current(storage, layer, table).snapshot_id
-    folders = [f for f in reversed(storage.list_dirs(prefix)) if f.startswith("snapshot=")]
-    complete = [f for f in folders if storage.exists(f"{prefix}{f}/{SNAPSHOT}")]
-    doomed = [f for f in complete[keep:] if f != f"snapshot={cur}"]
-    cutoff = (datetime.now(UTC) - ORPHAN_AGE).strftime("%Y%m%dT%H%M%S%fZ")
-    doomed += [f for f in folders if f not in complete and f.removeprefix("snapshot=") < cutoff]
-    for f in doomed:
-        storage.delete_prefix(f"{prefix}{f}/")
+    now = datetime.now(UTC)
+    folders = storage.list_dirs(prefix)
+    ids = sorted(
+        (f.removeprefix("snapshot=") for f in folders if f.startswith("snapshot=")), reverse=True
+    )
+    complete = [i for i in ids if storage.exists(f"{prefix}snapshot={i}/{SNAPSHOT}")]
+    doomed = [
+        old
+        for newer, old in zip(complete[keep - 1 :], complete[keep:], strict=False)
+        if old != cur and now - _id_time(newer) > grace
+    ]
+    doomed += [i for i in ids if i not in complete and now - _id_time(i) > ORPHAN_AGE]
+    for i in doomed:
+        storage.delete_prefix(f"{prefix}snapshot={i}/")
     return len(doomed)

@@ -45,6 +45,7 @@ def test_failing_sql_keeps_previous_snapshot(lake: Lakehouse) -> None:
 
 
 def test_retention_keeps_last_n_and_as_of(lake: Lakehouse) -> None:
+    lake = Lakehouse(lake.settings.model_copy(update={"snapshots_grace_s": 0}), lake.storage)
     keep = lake.settings.snapshots_keep
     snaps = [lake.publish("silver", "r", version_table(v)) for v in range(keep + 3)]
     hist = lake.history("silver", "r")
@@ -56,6 +57,13 @@ def test_retention_keeps_last_n_and_as_of(lake: Lakehouse) -> None:
         lake.snapshot("silver", "r", as_of="2000-01-01T00:00:00+00:00")
     gone = snaps[0]
     assert not list(lake.storage.list_objects(f"silver/r/snapshot={gone.snapshot_id}/"))
+
+
+def test_replaced_snapshots_stay_readable_for_the_grace_period(lake: Lakehouse) -> None:
+    first = lake.publish("silver", "g", version_table(1))
+    for v in range(2, lake.settings.snapshots_keep + 4):
+        lake.publish("silver", "g", version_table(v))
+    assert lake.read("silver", "g", as_of=first.snapshot_id).num_rows == 101
 
 
 def test_restore_is_a_rollback(lake: Lakehouse) -> None:
