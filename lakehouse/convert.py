@@ -38,10 +38,16 @@ _LINE_RE = re.compile(r"CSV Error on Line: (?P<line>\d+)")
 # DuckDB's VARCHAR->BIGINT cast rounds '2.5' to 3 and DOUBLE keeps ~17 digits, so numeric
 # columns are read as text and cast here, refusing what would not survive: the column then
 # stays VARCHAR instead of losing digits. Costs no measurable time (see benchmarks/).
-_GUARDED = {
-    "BIGINT": "contains({c}, '.')",
-    "DOUBLE": "length({c}) > 17",
+# DuckDB's JSON reader types mixed-sign integers as HUGEINT, which its Parquet writer stores as
+# DOUBLE: narrow them to BIGINT, or to DECIMAL(38,0) when they do not fit.
+# cast name -> (target type, refuse-when condition)
+_CASTS = {
+    "BIGINT": ("BIGINT", "contains({c}, '.')"),
+    "DOUBLE": ("DOUBLE", "length({c}) > 17"),
+    "NARROW": ("BIGINT", "false"),
+    "WIDE": ("DECIMAL(38,0)", "false"),
 }
+_GUARDED = ("BIGINT", "DOUBLE")
 
 
 class _TypeMismatch(Exception):
@@ -88,17 +94,23 @@ def convert(con: duckdb.DuckDBPyConnection, fmt: Format, src: Path, dest: Path) 
 def _with_fallback(
     con: duckdb.DuckDBPyConnection, relation: str, fallback: str, dest: Path, fmt: str
 ) -> Converted:
-    """Typed read; if a value past the sniffed sample does not fit, read the whole file to type."""
-    try:
-        return _copy(con, relation, dest, {})
-    except _TypeMismatch:
-        try:
-            return _copy(con, fallback, dest, {})
-        except _TypeMismatch as e:
-            raise IngestError(
-                f"Column {e.column!r} has values of mixed types.",
-                title=f"Could not read this {fmt.upper()} file",
-            ) from e
+    """Typed read; if a value past the sniffed sample does not fit, type from the whole file."""
+    for rel in (relation, fallback):
+        wide = {c for c, t in _describe(con, rel) if t in ("HUGEINT", "UHUGEINT")}
+        exact: set[str] = set()
+        while True:
+            casts = {c: "WIDE" if c in exact else "NARROW" for c in wide}
+            try:
+                return _copy(con, rel, dest, {}, casts)
+            except _TypeMismatch as e:
+                if e.column not in wide or e.column in exact:
+                    break
+                exact.add(e.column)
+    raise IngestError(
+        "Some values do not fit the type DuckDB inferred for their column, even after reading "
+        "the whole file.",
+        title=f"Could not read this {fmt.upper()} file",
+    )
 
 
 def _convert_csv(con: duckdb.DuckDBPyConnection, src: Path, dest: Path) -> Converted:
@@ -131,10 +143,11 @@ def _select_expr(name: str, cast: str | None) -> str:
     col = quote_ident(name)
     if cast is None:
         return col
+    target, refuse = _CASTS[cast]
     lossy = quote_literal(f"lossy-cast:{name}")
     return (
-        f"CASE WHEN {_GUARDED[cast].format(c=col)} THEN error({lossy}) "
-        f"ELSE coalesce(TRY_CAST({col} AS {cast}), "
+        f"CASE WHEN {refuse.format(c=col)} THEN error({lossy}) "
+        f"ELSE coalesce(TRY_CAST({col} AS {target}), "
         f"CASE WHEN {col} IS NULL THEN NULL ELSE error({lossy}) END) END"
     )
 

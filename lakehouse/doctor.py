@@ -77,9 +77,10 @@ def run_checks(load: Callable[[], Settings] | None = None) -> list[Check]:
     checks.append(
         _run(
             "duckdb httpfs",
-            lambda: _httpfs(settings),
+            lambda: _httpfs(settings, storage),
             "Install duckdb-extension-httpfs pinned to the duckdb version "
-            "(pip install -r requirements.txt).",
+            "(pip install -r requirements.txt). On S3, if boto3 works but DuckDB does not, "
+            "check RATATOUILLE_S3_USE_SSL, RATATOUILLE_S3_URL_STYLE and RATATOUILLE_S3_REGION.",
         )
     )
     return checks
@@ -103,12 +104,21 @@ def _fix(settings: Settings, layer: Layer) -> str:
     )
 
 
-def _httpfs(settings: Settings) -> str:
+def _httpfs(settings: Settings, storage: Storage) -> str:
+    """Load httpfs offline and, on S3, read a probe object through it as queries will."""
+    where = f"loaded offline from {duck.extension_path('httpfs').parent}"
     con = duck.connect(settings.model_copy(update={"storage": "local"}))
     try:
         duck.load_extension(con, "httpfs")
-        if settings.storage == "s3":
-            con.execute(duck.s3_secret_sql(settings))
-        return f"loaded offline from {duck.extension_path('httpfs').parent}"
+        if settings.storage != "s3":
+            return where
+        con.execute(duck.s3_secret_sql(settings))
+        key = f"{Layer.BRONZE.value}/{PROBE}.csv"
+        storage.put_bytes(key, b"ok\n1\n")
+        try:
+            con.execute("SELECT * FROM read_csv(?)", [storage.uri(key)]).fetchall()
+        finally:
+            storage.delete([key])
+        return f"{where}; DuckDB reads {storage.uri(key).rsplit('/', 1)[0]}"
     finally:
         con.close()
