@@ -68,6 +68,7 @@ def connect(
     if settings.duckdb_threads:
         config["threads"] = settings.duckdb_threads
     con = duckdb.connect(":memory:", config=config)
+    con.execute("SET enable_progress_bar_print = false")  # progress goes through query_progress()
     wanted = set(extensions) | ({"httpfs"} if settings.storage == "s3" else set())
     for name in sorted(wanted):
         load_extension(con, name)

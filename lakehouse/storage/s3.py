@@ -161,10 +161,29 @@ class S3Storage:
         return sorted(n for n in names if n)
 
     def delete(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        self._delete_objects(keys)
+        # Servers with real folders (SeaweedFS) keep listing emptied ones until their `dir/`
+        # marker is deleted, deepest first; deleting a non-empty folder's marker or a missing
+        # key is a no-op there and on AWS S3 and MinIO.
+        folders: set[str] = set()
+        for key in keys:
+            parent = key.rpartition("/")[0]
+            while parent.count("/") >= 1:
+                folders.add(parent)
+                parent = parent.rpartition("/")[0]
+        for depth in sorted({f.count("/") for f in folders}, reverse=True):
+            self._delete_objects([f + "/" for f in folders if f.count("/") == depth])
+
+    def _delete_objects(self, keys: list[str]) -> None:
         by_bucket: dict[str, list[str]] = {}
         for key in keys:
-            bucket, rest = self._loc(key)
-            by_bucket.setdefault(bucket, []).append(rest)
+            layer, _, rest = key.partition("/")
+            if rest.endswith("/"):  # a folder marker; split_key refuses the empty last part
+                split_key(key.rstrip("/"))
+            else:
+                split_key(key)
+            by_bucket.setdefault(self.buckets[Layer(layer)], []).append(rest)
         for bucket, rests in by_bucket.items():
             for i in range(0, len(rests), 1000):  # S3's limit per DeleteObjects call
                 batch = [{"Key": k} for k in rests[i : i + 1000]]

