@@ -5,11 +5,12 @@ half-written batch. A `replace` batch hides every earlier one; later `append`s a
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from lakehouse.errors import TableNotFoundError
-from lakehouse.layers import Layer
+from lakehouse.layers import Layer, quote_ident, quote_literal
 from lakehouse.storage import ObjectNotFound, Storage
 
 Mode = Literal["append", "replace"]
@@ -120,3 +121,53 @@ def require_batches(storage: Storage, dataset: str) -> list[BatchManifest]:
     if not batches:
         raise TableNotFoundError(f"There is no bronze dataset {dataset!r}.")
     return batches
+
+
+_INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
+_NUMBERS = _INTEGERS | {"FLOAT", "DOUBLE"}
+
+
+def _common_type(types: set[str]) -> str:
+    """One type for a column whose batches disagree: widen numbers, else keep the text."""
+    if len(types) == 1:
+        return next(iter(types))
+    if types <= _INTEGERS:
+        return "BIGINT"
+    if types <= _NUMBERS:
+        return "DOUBLE"
+    return "VARCHAR"
+
+
+def common_schema(batches: list[BatchManifest]) -> list[tuple[str, str]]:
+    """The dataset's columns in order of first appearance, each with a type every batch fits."""
+    types: dict[str, set[str]] = {}
+    for b in batches:
+        for name, typ in b.schema:
+            types.setdefault(name, set()).add(typ)
+    return [(name, _common_type(t)) for name, t in types.items()]
+
+
+def parquet_scan(uris: list[str]) -> str:
+    """`read_parquet([...])` over data files; snapshot folders are not Hive partitions."""
+    files = ", ".join(quote_literal(u) for u in uris)
+    return f"read_parquet([{files}], hive_partitioning = false)"
+
+
+def scan_sql(batches: list[BatchManifest], uri: Callable[[str], str]) -> str:
+    """A relation over all batches with the common schema (batches with equal schemas share a
+    scan; columns a batch lacks are NULL, types it disagrees on are cast)."""
+    schema = common_schema(batches)
+    groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for b in batches:
+        groups.setdefault(tuple(b.schema), []).append(uri(b.data_key))
+    selects = []
+    for group_schema, uris in groups.items():
+        have = dict(group_schema)
+        cols = ", ".join(
+            f"{quote_ident(n)}"
+            if have.get(n) == t
+            else f"CAST({quote_ident(n) if n in have else 'NULL'} AS {t}) AS {quote_ident(n)}"
+            for n, t in schema
+        )
+        selects.append(f"SELECT {cols} FROM {parquet_scan(uris)}")
+    return "(" + " UNION ALL ".join(selects) + ")"

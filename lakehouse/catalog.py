@@ -19,6 +19,7 @@ class TableInfo:
     updated_at: str
     run_id: str | None
     files: list[str]  # storage keys of the data
+    scan_sql: str  # a DuckDB relation that reads the table
     batches: int = 1
 
     @property
@@ -28,21 +29,18 @@ class TableInfo:
 
 def bronze_table(storage: Storage, dataset: str) -> TableInfo:
     batches = bronze.require_batches(storage, dataset)
-    columns: dict[str, str] = {}
-    for b in reversed(batches):  # newest batch decides a column's type, like union_by_name
-        for name, typ in b.schema:
-            columns.setdefault(name, typ)
     last = batches[-1]
     return TableInfo(
         layer=Layer.BRONZE.value,
         name=dataset,
-        columns=list(columns.items()),
+        columns=bronze.common_schema(batches),
         rows=sum(b.rows for b in batches),
         size_bytes=sum(b.parquet_bytes for b in batches),
         snapshot_id=last.batch_id,
         updated_at=last.ingested_at,
         run_id=None,
         files=[b.data_key for b in batches],
+        scan_sql=bronze.scan_sql(batches, storage.uri),
         batches=len(batches),
     )
 
@@ -59,6 +57,7 @@ def snapshot_table(storage: Storage, layer: Layer, table: str) -> TableInfo:
         updated_at=s.created_at,
         run_id=s.run_id,
         files=s.files,
+        scan_sql=bronze.parquet_scan([storage.uri(k) for k in s.files]),
     )
 
 

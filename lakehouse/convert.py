@@ -219,6 +219,10 @@ def _csv_options(
         delim, quote, escape, has_header, columns = row
     except duckdb.Error:
         delim, quote, escape, has_header, columns = _python_dialect(src)
+    if len(columns) == 1 and any(d in _first_line(src) for d in ",\t;|"):
+        # A ragged row early in the file can make the sniffer settle on a delimiter the file
+        # does not use, reading every line as one column: use the evident one instead.
+        delim, quote, escape, has_header, columns = _python_dialect(src)
     # A header of plain words looks like a row of strings to the sniffer: all-VARCHAR columns
     # with no header detected is almost always a header the sniffer could not tell apart.
     if not has_header and all(c["type"] == "VARCHAR" for c in columns):
@@ -264,14 +268,21 @@ def _csv_rigid(con: duckdb.DuckDBPyConnection, src: Path, path: str, opts: dict[
     return rel
 
 
+def _first_line(src: Path) -> str:
+    with open(src, encoding="utf-8", errors="replace", newline="") as f:
+        return f.readline(HEAD)
+
+
 def _python_dialect(src: Path) -> tuple[str, str, str, bool, list[dict[str, str]]]:
     with open(src, encoding="utf-8", errors="replace", newline="") as f:
         sample = f.read(HEAD)
     try:
         d = csv.Sniffer().sniff(sample, delimiters=",\t;|")
         delim, quote = d.delimiter, d.quotechar or '"'
-    except csv.Error:
-        delim, quote = ",", '"'
+    except csv.Error:  # inconsistent rows: the header's most frequent candidate delimiter
+        header = sample.splitlines()[0] if sample else ""
+        delim = max(",\t;|", key=header.count)
+        quote = '"'
     return delim, quote, quote, True, []
 
 
@@ -287,13 +298,18 @@ def _python_header(src: Path, opts: dict[str, str]) -> list[str]:
 
 
 def _translate(e: duckdb.Error, fmt: str) -> IngestError:
-    text = str(e).split("\n\n  file =")[0].split("Possible fixes:")[0].strip()
+    """DuckDB's message without its SQL context, hints for SQL users or staging paths."""
+    text = str(e).split("\n\n  file =")[0].split("Possible fixes:")[0]
+    text = text.split("\n\nLINE ")[0].split("\nLINE ")[0].strip()
     text = re.sub(r"^[A-Za-z ]+Error: ", "", text)
+    text = re.sub(r"(\"|')?/[^\s\"']*/staging/[^\s\"']*(\"|')?", "the file", text)
+    text = re.sub(r"Original Line: *\r?\n", "Original Line: ", text)
     fmt = {
         "read_csv": "csv",
         "read_json": "json",
         "read_parquet": "parquet",
         "read_xlsx": "xlsx",
+        "_ingest_arrow": "arrow",
     }.get(fmt, fmt)
     m = _LINE_RE.search(text)
     if m and "Expected Number of Columns" in text:

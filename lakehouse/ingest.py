@@ -7,6 +7,7 @@ manifest is written last and a failed upload removes what it wrote.
 
 import contextlib
 import getpass
+import io
 import shutil
 import threading
 import time
@@ -30,6 +31,7 @@ from lakehouse.sniff import (
     detect_compression,
     detect_encoding,
     detect_format,
+    mb,
     stream_pass,
 )
 from lakehouse.storage import Storage
@@ -80,7 +82,9 @@ def ingest(
     name = name.replace("\\", "/").rsplit("/", 1)[-1]  # never a path part of the user's choosing
     try:
         dataset = (
-            check_table_name(dataset, "dataset") if dataset else dataset_name_from_filename(name)
+            check_table_name(dataset, "dataset")
+            if dataset is not None
+            else dataset_name_from_filename(name)
         )
     except LakehouseError as e:
         raise IngestError(e.msg, title=e.title) from e
@@ -207,6 +211,8 @@ def _plain_text(
             head = f.read(HEAD)
         if not head:
             raise IngestError(f"{name} decompresses to nothing.", title="Empty file")
+    if not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
+        raise IngestError(f"{name} holds only blank lines.", title="No data rows")
     fmt = detect_format(name, head)
     encoding = detect_encoding(head) if fmt in ("csv", "json") else None
     if encoding and encoding != "utf-8":
@@ -228,19 +234,31 @@ def _stage_original(
             raise IngestError(f"{path} does not exist or is not a file.", title="File not found")
         if path.stat().st_size > limit:
             raise IngestError(
-                f"{path.name} is {path.stat().st_size // 2**20:,} MB; the limit is "
-                f"{limit // 2**20:,} MB (RATATOUILLE_MAX_INGEST_MB).",
+                f"{path.name} is {mb(path.stat().st_size)}; the limit is {mb(limit)} "
+                "(RATATOUILLE_MAX_INGEST_MB).",
                 title="File too large",
             )
         return path, None
     dest = staging / "original"
+    total = _stream_size(source) or limit
     result = stream_pass(
         source,
         dest=dest,
         max_bytes=limit,
-        on_bytes=lambda n: progress("receiving", min(n / limit, 1.0)),
+        on_bytes=lambda n: progress("receiving", min(n / total, 1.0)),
     )
     return dest, result
+
+
+def _stream_size(stream: BinaryIO) -> int | None:
+    """Bytes left in a seekable stream (uploads are), for an honest progress fraction."""
+    try:
+        here = stream.tell()
+        end = stream.seek(0, io.SEEK_END)
+        stream.seek(here)
+        return max(end - here, 1)
+    except (OSError, AttributeError, ValueError):
+        return None
 
 
 class _Background:
@@ -278,8 +296,14 @@ def _poll_progress(con: object, progress: Progress) -> Callable[[], None]:
             if pct >= 0:
                 progress("converting", min(pct / 100, 1.0))
 
-    threading.Thread(target=run, name="ingest-progress", daemon=True).start()
-    return done.set
+    thread = threading.Thread(target=run, name="ingest-progress", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        done.set()
+        thread.join()
+
+    return stop
 
 
 def _commit(storage: Storage, manifest: BatchManifest, parquet: Path, original: Path) -> int:

@@ -8,11 +8,11 @@ import duckdb
 import pyarrow as pa
 
 from lakehouse import catalog, duck, snapshots
-from lakehouse.bronze import Mode
+from lakehouse.bronze import Mode, parquet_scan
 from lakehouse.catalog import TableInfo
 from lakehouse.errors import QueryError
 from lakehouse.ingest import IngestResult, Progress, ingest
-from lakehouse.layers import TABLE_LAYERS, Layer, quote_ident, quote_literal
+from lakehouse.layers import TABLE_LAYERS, Layer, quote_ident
 from lakehouse.settings import Settings
 from lakehouse.snapshots import Snapshot
 from lakehouse.storage import Storage, open_storage
@@ -83,11 +83,6 @@ class Lakehouse:
     def table(self, layer: Layer | str, name: str) -> TableInfo:
         return catalog.table_info(self.storage, layer, name)
 
-    def scan_sql(self, files: list[str]) -> str:
-        """`read_parquet([...])` over storage keys: the one way data files reach SQL."""
-        uris = ", ".join(quote_literal(self.storage.uri(k)) for k in files)
-        return f"read_parquet([{uris}], union_by_name = true, hive_partitioning = false)"
-
     def connect_duckdb(self, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
         """A fresh in-memory DuckDB with a view per table: `bronze.x`, `silver.y`, `gold.z`."""
         con = duck.connect(self.settings, memory_limit=memory_limit)
@@ -101,17 +96,17 @@ class Lakehouse:
         for t in self.tables():
             con.execute(
                 f"CREATE OR REPLACE VIEW {t.layer}.{quote_ident(t.name)} AS "
-                f"SELECT * FROM {self.scan_sql(t.files)}"
+                f"SELECT * FROM {t.scan_sql}"
             )
 
     def read(self, layer: Layer | str, table: str, as_of: str | datetime | None = None) -> pa.Table:
         """A whole table as Arrow (for small tables; big ones go through `sql`)."""
-        files = (
-            self.table(layer, table).files
-            if as_of is None
-            else self.snapshot(layer, table, as_of).files
-        )
-        return self.sql(f"SELECT * FROM {self.scan_sql(files)}", views=False)
+        if as_of is None:
+            scan = self.table(layer, table).scan_sql
+        else:
+            files = self.snapshot(layer, table, as_of).files
+            scan = parquet_scan([self.storage.uri(k) for k in files])
+        return self.sql(f"SELECT * FROM {scan}", views=False)
 
     def sql(self, query: str, *, views: bool = True) -> pa.Table:
         """Run trusted SQL (pipelines, notebooks) against the lake; the result as Arrow."""

@@ -183,6 +183,44 @@ class _Hashing(io.RawIOBase):
         return n
 
 
+class _ZstdFrames(io.RawIOBase):
+    """Decompress zstd frame after frame; unlike zstandard's stream_reader, a file cut inside a
+    frame is an error rather than a silently shorter result."""
+
+    def __init__(self, raw: io.RawIOBase) -> None:
+        self.raw = raw
+        self.dctx = zstandard.ZstdDecompressor()
+        self.obj = self.dctx.decompressobj()
+        self.in_frame = False
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while not self.pending:
+            data = self.raw.read(CHUNK)
+            if not data:
+                if self.in_frame:
+                    raise zstandard.ZstdError("input ends inside a frame")
+                return b""
+            self.pending = self._feed(data)
+        out, self.pending = self.pending[:size], self.pending[size:]
+        return out
+
+    def _feed(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            self.in_frame = True
+            out.append(self.obj.decompress(data))
+            if not self.obj.eof:
+                break
+            data = self.obj.unused_data
+            self.obj = self.dctx.decompressobj()
+            self.in_frame = False
+        return b"".join(out)
+
+
 @dataclass(frozen=True)
 class PassResult:
     sha256: str
@@ -190,9 +228,13 @@ class PassResult:
     out_bytes: int
 
 
+def mb(n: int) -> str:
+    return f"{n / 2**20:,.1f}".removesuffix(".0") + " MB"
+
+
 def _too_big(limit: int) -> IngestError:
     return IngestError(
-        f"The file is larger than the limit of {limit // 2**20:,} MB "
+        f"The file is larger than the limit of {mb(limit)} "
         "(RATATOUILLE_MAX_INGEST_MB; for compressed files the limit applies to the content).",
         title="File too large",
     )
@@ -217,8 +259,7 @@ def stream_pass(
     if compression == "gzip":
         reader = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
     elif compression == "zstd":
-        dctx = zstandard.ZstdDecompressor()
-        reader = dctx.stream_reader(raw, read_across_frames=True)  # type: ignore[arg-type]
+        reader = _ZstdFrames(raw)  # type: ignore[assignment]
     else:
         reader = raw  # type: ignore[assignment]
     decoder = codecs.getincrementaldecoder(encoding)("strict") if encoding else None

@@ -620,12 +620,6 @@ def test_append_reports_removed_and_retyped(lake: Lakehouse, tmp_path: Path) -> 
 
 
 @LOCAL
-@pytest.mark.xfail(
-    reason="BUG: catalog.bronze_table takes a column's type from the newest batch, but "
-    "read_parquet(union_by_name) widens to a common type: after VARCHAR then BIGINT batches "
-    "the catalog says v BIGINT while bronze.s returns VARCHAR",
-    strict=True,
-)
 def test_catalog_types_match_what_reads_return(lake: Lakehouse, tmp_path: Path) -> None:
     ingest(lake, tmp_path, "s.csv", b"id,v\n1,a\n")
     ingest(lake, tmp_path, "s.csv", b"id,v\n2,5\n")
@@ -636,13 +630,6 @@ def test_catalog_types_match_what_reads_return(lake: Lakehouse, tmp_path: Path) 
 
 
 @LOCAL
-@pytest.mark.xfail(
-    reason="BUG: an append may retype a column to a type with no implicit cast from the "
-    "earlier one (DATE->BIGINT, BOOLEAN->DATE); ingest accepts it, but read_parquet("
-    "union_by_name) keeps the first file's type and every read of the column fails with "
-    "'Conversion Error: failed to cast column'",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("first", "second", "values"),
     [
@@ -713,12 +700,6 @@ def test_progress_reports_stages_and_fractions(
 
 
 @LOCAL
-@pytest.mark.xfail(
-    reason="BUG: 'receiving' fractions are bytes read / max_ingest_mb (100 GB by default), so "
-    "a 6 MB upload ends at 0.00006 and a progress bar never moves; a seekable stream (as "
-    "Streamlit's UploadedFile is) knows its size",
-    strict=True,
-)
 def test_receiving_progress_reaches_one_for_a_sized_stream(lake: Lakehouse) -> None:
     data = (",".join(HEADER) + "\n").encode() + b"1,Ann,1.5,2024-01-02\n" * 300_000
     calls: list[tuple[str, float]] = []

@@ -192,15 +192,8 @@ def test_bad_input_is_refused_cleanly(
 
 # -- bugs: each test is the correct expectation ---------------------------------------------
 
-RAGGED_IN_SAMPLE = (
-    "BUG: a ragged row in about the first 2,000 rows (DuckDB's dialect-sniffing chunk) with "
-    "rows after it makes sniff_csv settle on a delimiter that is absent ('|' or ','), so the "
-    "file is ingested as one text column 'a_b_c'; convert._csv_options trusts that sniff"
-)
-
 
 @LOCAL
-@pytest.mark.xfail(reason=RAGGED_IN_SAMPLE, strict=True)
 @pytest.mark.parametrize(
     ("data", "line"),
     [
@@ -244,11 +237,6 @@ def test_ndjson_syntax_error_names_its_line(lake: Lakehouse, tmp_path: Path) -> 
 
 
 @LOCAL
-@pytest.mark.xfail(
-    reason="BUG: for CRLF files DuckDB's error has 'Original Line: \\n<row>', and "
-    "convert._translate keeps only the text before that newline, so the row is not quoted",
-    strict=True,
-)
 def test_ragged_row_message_quotes_the_row_in_crlf_files(lake: Lakehouse, tmp_path: Path) -> None:
     data = "a,b,c\r\n" + lines(9_999, lambda i: f"{i},{i},x").replace("\n", "\r\n") + "oops,1\r\n"
     e = fails(lake, tmp_path, "r.csv", data.encode())
@@ -256,11 +244,6 @@ def test_ragged_row_message_quotes_the_row_in_crlf_files(lake: Lakehouse, tmp_pa
 
 
 @LOCAL
-@pytest.mark.xfail(
-    reason="BUG: whitespace-only files are ingested as rows of NULL/blank in a 'column0' "
-    "column; _build only refuses 0 bytes and convert only refuses 0 rows",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "data",
     [b"   \n\n  \t\n", b"\r\n\r\n", b"\n\n\n", b"  \n  \n"],
@@ -273,12 +256,6 @@ def test_whitespace_only(lake: Lakehouse, tmp_path: Path, data: bytes) -> None:
 
 
 @LOCAL
-@pytest.mark.xfail(
-    reason="BUG: a truncated zstd stream is not detected: zstandard's stream_reader returns "
-    "EOF at the last complete block, so sniff.stream_pass never raises and the ingest either "
-    "succeeds with rows silently missing or fails later as 'Ragged rows'",
-    strict=True,
-)
 @pytest.mark.parametrize("cut", [len(ZST) // 2, len(ZST) - 20], ids=["half", "last-20-bytes"])
 def test_truncated_zstd(lake: Lakehouse, tmp_path: Path, cut: int) -> None:
     """Cut mid-stream and just before the end (an interrupted download)."""
@@ -297,13 +274,6 @@ def test_truncated_zstd(lake: Lakehouse, tmp_path: Path, cut: int) -> None:
             "t.arrows",
             ARROW_STREAM[: len(ARROW_STREAM) // 2],
             "ARROW",
-            marks=pytest.mark.xfail(
-                reason="BUG: convert._translate maps read_csv/read_json/read_parquet/read_xlsx "
-                "to a format but not the registered Arrow relation, so a truncated Arrow stream "
-                "(which fails inside DuckDB's scan) is titled 'Could not read this "
-                "_INGEST_ARROW file'",
-                strict=True,
-            ),
         ),
     ],
     ids=["parquet", "json", "xlsx", "arrow-stream"],
@@ -323,11 +293,6 @@ def test_unreadable_file_title_names_the_format(
         pytest.param(
             "s.json",
             b'[{"a": 1},\n{"a": 2\n',
-            marks=pytest.mark.xfail(
-                reason="BUG: convert._translate keeps DuckDB's 'LINE 1: DESCRIBE SELECT * FROM "
-                "read_json(...)' context and the staging path in the user's message",
-                strict=True,
-            ),
         ),
     ],
     ids=["parquet", "json"],
@@ -365,11 +330,6 @@ def test_file_over_the_size_limit(
 
 
 @LOCAL
-@pytest.mark.xfail(
-    reason="BUG: ingest._stage_original floors the size to whole MB, so a 2.3 MB file is "
-    "reported as 'big.csv is 2 MB' and a 1.9 MB one as '1 MB; the limit is 1 MB'",
-    strict=True,
-)
 def test_size_limit_message_states_a_size_above_the_limit(
     small_lake: Lakehouse, tmp_path: Path
 ) -> None:
@@ -404,11 +364,6 @@ def test_missing_file(lake: Lakehouse, tmp_path: Path) -> None:
         "x" * 64,
         pytest.param(
             "",
-            marks=pytest.mark.xfail(
-                reason="BUG: ingest() tests `if dataset` instead of `is not None`, so "
-                "dataset='' is silently replaced by the name from the file",
-                strict=True,
-            ),
         ),
     ],
 )
