@@ -7,17 +7,17 @@ import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
-import pyarrow.feather as feather
-import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 
 from lakehouse.duck import load_extension
 from lakehouse.errors import IngestError
 from lakehouse.layers import quote_ident, quote_literal, safe_column_names
 from lakehouse.sniff import HEAD, Format
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,9 @@ def convert(con: duckdb.DuckDBPyConnection, fmt: Format, src: Path, dest: Path) 
             fmt,
         )
     if fmt == "parquet":
+        import pyarrow as pa  # only Parquet and Arrow inputs need it: keeps the CLI quick
+        import pyarrow.parquet as pq
+
         try:
             names = pq.read_schema(src).names
         except (pa.ArrowException, OSError) as e:
@@ -115,20 +118,44 @@ def _with_fallback(
 
 def _convert_csv(con: duckdb.DuckDBPyConnection, src: Path, dest: Path) -> Converted:
     path = quote_literal(str(src))
-    opts, details, rigid = _csv_options(con, src)
+    opts, details, sniffed = _csv_options(con, src)
     header = _python_header(src, opts)
-    if rigid:
-        return _copy(con, rigid, dest, details, source_names=header)
-    sniffed = dict(_describe(con, _csv_sql(path, opts, {})))
+    if sniffed is None or len(sniffed) != len(header):
+        return _convert_csv_by_name(con, src, dest, opts, details, header)
+    # Types as sniffed, pinned by position: DuckDB reads without sniffing again, and its
+    # renaming of duplicate or blank headers does not matter (the select renames).
+    names = [f"c{i}" for i in range(len(sniffed))]
     text: set[str] = set()  # columns that keep their text
     for _ in range(_MAX_TYPE_RETRIES):
-        casts = {c: t for c, t in sniffed.items() if t in _GUARDED and c not in text}
-        types = {c: "VARCHAR" for c in casts} | {c: "VARCHAR" for c in text}
+        casts = {n: t for n, t in zip(names, sniffed, strict=True) if t in _GUARDED}
+        casts = {n: t for n, t in casts.items() if n not in text}
+        cols = {
+            n: "VARCHAR" if n in text or n in casts else t
+            for n, t in zip(names, sniffed, strict=True)
+        }
         try:
-            return _copy(con, _csv_sql(path, opts, types), dest, details, casts, header)
+            return _copy(con, _csv_sql(path, opts, columns=cols), dest, details, casts, header)
         except _TypeMismatch as e:  # the sniffer's sample missed a later value
             text.add(e.column)
-    rel = _csv_sql(path, {**opts, "all_varchar": "true"}, {})
+    cols = dict.fromkeys(names, "VARCHAR")
+    return _copy(con, _csv_sql(path, opts, columns=cols), dest, details, source_names=header)
+
+
+def _convert_csv_by_name(
+    con: duckdb.DuckDBPyConnection,
+    src: Path,
+    dest: Path,
+    opts: dict[str, str],
+    details: dict[str, str],
+    header: list[str],
+) -> Converted:
+    """When the sniffer could not say: let DuckDB type it with the dialect pinned."""
+    path = quote_literal(str(src))
+    try:
+        con.execute(f"DESCRIBE SELECT * FROM {_csv_sql(path, opts)}")
+    except duckdb.Error:
+        return _copy(con, _csv_rigid(con, src, path, opts), dest, details, source_names=header)
+    rel = _csv_sql(path, {**opts, "all_varchar": "true"})
     return _copy(con, rel, dest, details, source_names=header)
 
 
@@ -172,7 +199,9 @@ def _copy(
     out = quote_literal(str(dest))
     try:
         rows = con.execute(
-            f"COPY (SELECT {select} FROM {relation}) TO {out} (FORMAT parquet, COMPRESSION zstd)"
+            # Snappy, DuckDB's default: zstd is 27% smaller but 10% slower to write, and bronze
+            # is written once per file while silver/gold (zstd) are what gets read.
+            f"COPY (SELECT {select} FROM {relation}) TO {out} (FORMAT parquet)"
         ).fetchall()[0][0]
         types = con.execute(f"DESCRIBE SELECT * FROM read_parquet({out})").fetchall()
     except duckdb.Error as e:
@@ -186,7 +215,11 @@ def _copy(
     )
 
 
-def _arrow_reader(fmt: Format, src: Path) -> pa.RecordBatchReader:
+def _arrow_reader(fmt: Format, src: Path) -> "pa.RecordBatchReader":
+    import pyarrow as pa
+    import pyarrow.feather as feather
+    import pyarrow.ipc as ipc
+
     try:
         if fmt == "feather":  # Feather v1 has no streaming reader; it predates 2019 and is small
             return feather.read_table(src).to_reader()
@@ -205,24 +238,28 @@ def _arrow_reader(fmt: Format, src: Path) -> pa.RecordBatchReader:
 
 def _csv_options(
     con: duckdb.DuckDBPyConnection, src: Path
-) -> tuple[dict[str, str], dict[str, str], str | None]:
-    """Sniff the dialect, then pin it: DuckDB's sniffer may skip leading rows or drop a header.
+) -> tuple[dict[str, str], dict[str, str], list[str] | None]:
+    """Sniff once, then pin the dialect: DuckDB's sniffer may skip leading rows or drop a header.
 
-    Returns the options, what was detected, and a rigid all-text relation when even the pinned
-    dialect cannot be sniffed (ragged rows), so that reading it names the bad line.
+    Returns the read options, what was detected, and the sniffed column types by position
+    (None when the sniff cannot be trusted and the dialect came from Python's csv module).
     """
     try:
         row = con.execute(
-            "SELECT Delimiter, Quote, Escape, HasHeader, Columns FROM sniff_csv(?)", [str(src)]
+            "SELECT Delimiter, Quote, Escape, HasHeader, Columns, SkipRows, DateFormat, "
+            "TimestampFormat FROM sniff_csv(?)",
+            [str(src)],
         ).fetchone()
         assert row is not None
-        delim, quote, escape, has_header, columns = row
+        delim, quote, escape, has_header, columns, skipped, date_fmt, ts_fmt = row
     except duckdb.Error:
         delim, quote, escape, has_header, columns = _python_dialect(src)
-    if len(columns) == 1 and any(d in _first_line(src) for d in ",\t;|"):
-        # A ragged row early in the file can make the sniffer settle on a delimiter the file
-        # does not use, reading every line as one column: use the evident one instead.
+        skipped, date_fmt, ts_fmt = 0, None, None
+    if skipped or (len(columns) == 1 and any(d in _first_line(src) for d in ",\t;|")):
+        # Ragged rows early in the file make the sniffer skip lines or settle on a delimiter
+        # the file does not use: take the evident dialect and let strict reading find the row.
         delim, quote, escape, has_header, columns = _python_dialect(src)
+        date_fmt = ts_fmt = None
     # A header of plain words looks like a row of strings to the sniffer: all-VARCHAR columns
     # with no header detected is almost always a header the sniffer could not tell apart.
     if not has_header and all(c["type"] == "VARCHAR" for c in columns):
@@ -239,28 +276,27 @@ def _csv_options(
         "strict_mode": "true",
         "allow_quoted_nulls": "false",  # "" is an empty string; only an empty field is NULL
     }
+    if date_fmt:
+        opts["dateformat"] = quote_literal(date_fmt)
+    if ts_fmt:
+        opts["timestampformat"] = quote_literal(ts_fmt)
     details = {"delimiter": delim, "quote": quote, "header": opts["header"]}
-    try:
-        con.execute(f"DESCRIBE SELECT * FROM {_csv_sql(quote_literal(str(src)), opts, {})}")
-    except duckdb.Error:
-        return opts, details, _csv_rigid(con, src, quote_literal(str(src)), opts)
-    return opts, details, None
+    return opts, details, [c["type"] for c in columns] if columns else None
 
 
-def _csv_sql(path: str, opts: dict[str, str], types: dict[str, str]) -> str:
+def _csv_sql(path: str, opts: dict[str, str], columns: dict[str, str] | None = None) -> str:
+    """read_csv with the pinned options; with `columns`, types are given and nothing is sniffed."""
     args = "".join(f", {k}={v}" for k, v in opts.items())
-    if types:
-        body = ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in types.items())
-        args += f", types={{{body}}}"
+    if columns:
+        body = ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in columns.items())
+        args = f", auto_detect=false{args}, columns={{{body}}}"
     return f"read_csv({path}{args})"
 
 
 def _csv_rigid(con: duckdb.DuckDBPyConnection, src: Path, path: str, opts: dict[str, str]) -> str:
     """No sniffing at all: every column as text from the header, so errors carry a line."""
     header = _python_header(src, opts)
-    cols = ", ".join(f"{quote_literal(f'c{i}')}: 'VARCHAR'" for i in range(len(header)))
-    args = "".join(f", {k}={v}" for k, v in opts.items())
-    rel = f"read_csv({path}, auto_detect=false{args}, columns={{{cols}}})"
+    rel = _csv_sql(path, opts, columns={f"c{i}": "VARCHAR" for i in range(len(header))})
     try:
         con.execute(f"SELECT count(*) FROM {rel}").fetchall()
     except duckdb.Error as e:

@@ -10,9 +10,8 @@ from pydantic import ValidationError
 from lakehouse import duck
 from lakehouse.errors import LakehouseError
 from lakehouse.layers import Layer
-from lakehouse.settings import Settings
+from lakehouse.settings import Settings, endpoint_problem
 from lakehouse.storage import Storage, open_storage
-from lakehouse.storage.s3 import endpoint_problem
 
 PROBE = ".ratatouille-doctor"
 

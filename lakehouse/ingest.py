@@ -7,6 +7,7 @@ manifest is written last and a failed upload removes what it wrote.
 
 import contextlib
 import getpass
+import hashlib
 import io
 import shutil
 import threading
@@ -19,11 +20,12 @@ from typing import BinaryIO
 from lakehouse import bronze, duck
 from lakehouse.bronze import BatchManifest, Mode, SchemaDrift
 from lakehouse.convert import convert
-from lakehouse.errors import IngestError, LakehouseError
+from lakehouse.errors import IngestError, LakehouseError, StorageError
 from lakehouse.ids import new_id, now_iso
 from lakehouse.layers import check_table_name, dataset_name_from_filename
 from lakehouse.settings import Settings
 from lakehouse.sniff import (
+    CHUNK,
     HEAD,
     Compression,
     Format,
@@ -139,24 +141,26 @@ def _build(
     original, hashed = _stage_original(source, staging, limit, progress)
     plain, fmt, compression, encoding, decoded = _plain_text(original, name, staging, limit)
     hashed = hashed or decoded
-    # Hash and UTF-8 check of big plain files run beside DuckDB: one read, no extra wall time.
-    utf8_check = "utf-8" if encoding == "utf-8" else None
-    checker = _Background(plain, utf8_check, limit) if (hashed is None or utf8_check) else None
+    # A path's bytes are copied into staging and hashed beside DuckDB's parse: one read, in
+    # C and off the GIL; the copy then lands in the lake by rename.
+    copier = _Background(original, staging / "original") if hashed is None else None
     parquet = staging / "data.parquet"
     con = duck.connect(settings)  # fresh per ingest: a DuckDB internal error poisons an instance
     stop_progress = _poll_progress(con, progress)
     try:
         converted = convert(con, fmt, plain, parquet)
-    except IngestError as e:
-        if checker:
-            checker.result()  # an encoding error explains a parse error better
-        raise e
+    except IngestError:
+        if encoding == "utf-8":  # bad bytes explain a parse error better than DuckDB does
+            with open(plain, "rb") as f:
+                stream_pass(f, encoding="utf-8", max_bytes=limit)
+        raise
     finally:
         stop_progress()
         con.close()
-    if checker:
-        hashed = hashed or checker.result()
-        checker.result()
+        if copier:
+            copier.join()
+    if copier:
+        hashed, original = copier.result(), staging / "original"
     assert hashed is not None
     if converted.rows == 0:
         raise IngestError(
@@ -262,26 +266,35 @@ def _stream_size(stream: BinaryIO) -> int | None:
 
 
 class _Background:
-    """Hash (and optionally validate UTF-8) a file in a thread while DuckDB parses it."""
+    """Copy a file and hash it in a thread (hashlib and file I/O release the GIL)."""
 
-    def __init__(self, path: Path, encoding: str | None, limit: int) -> None:
+    def __init__(self, src: Path, dest: Path) -> None:
         self._out: PassResult | None = None
         self._err: BaseException | None = None
 
         def run() -> None:
             try:
-                with open(path, "rb") as f:
-                    self._out = stream_pass(f, encoding=encoding, max_bytes=limit)
+                sha, size = hashlib.sha256(), 0
+                buf = memoryview(bytearray(CHUNK))
+                with open(src, "rb") as f, open(dest, "wb") as out:
+                    while n := f.readinto(buf):
+                        sha.update(buf[:n])
+                        out.write(buf[:n])
+                        size += n
+                self._out = PassResult(sha.hexdigest(), size, size)
             except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
                 self._err = e
 
-        self._thread = threading.Thread(target=run, name="ingest-hash", daemon=True)
+        self._thread = threading.Thread(target=run, name="ingest-copy", daemon=True)
         self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
 
     def result(self) -> PassResult:
         self._thread.join()
         if self._err:
-            raise self._err
+            raise StorageError(f"Could not copy the file: {self._err}") from self._err
         assert self._out is not None
         return self._out
 

@@ -1,11 +1,12 @@
 """The `Lakehouse`: the one object entrypoints build from Settings and hand to everything else."""
 
+from __future__ import annotations
+
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import duckdb
-import pyarrow as pa
 
 from lakehouse import catalog, duck, snapshots
 from lakehouse.bronze import Mode, parquet_scan
@@ -16,6 +17,9 @@ from lakehouse.layers import TABLE_LAYERS, Layer, quote_ident
 from lakehouse.settings import Settings
 from lakehouse.snapshots import Snapshot
 from lakehouse.storage import Storage, open_storage
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class Lakehouse:

@@ -62,3 +62,19 @@ class Settings(BaseSettings):
     duckdb_threads: int | None = Field(
         None, ge=1, description="DuckDB worker threads; empty means one per core."
     )
+
+
+def endpoint_problem(endpoint: str | None) -> str | None:
+    """Why an endpoint setting is wrong, with its fix; None when it is fine."""
+    if endpoint is None:
+        return None
+    if "://" in endpoint:
+        scheme, _, rest = endpoint.partition("://")
+        return (
+            f"RATATOUILLE_S3_ENDPOINT is {endpoint!r} but must be host:port without a scheme. "
+            f"Set RATATOUILLE_S3_ENDPOINT={rest.rstrip('/')} and "
+            f"RATATOUILLE_S3_USE_SSL={'true' if scheme == 'https' else 'false'}."
+        )
+    if "/" in endpoint or not endpoint.strip():
+        return f"RATATOUILLE_S3_ENDPOINT is {endpoint!r}; expected host:port, e.g. localhost:9000."
+    return None

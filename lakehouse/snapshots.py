@@ -5,15 +5,16 @@ A snapshot is complete once `_snapshot.json` is in its folder; it becomes *curre
 first, so they see either the old table or the new one, never a mix.
 """
 
+from __future__ import annotations
+
 import json
 import shutil
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from lakehouse import duck
 from lakehouse.errors import LakehouseError, QueryError, TableNotFoundError
@@ -21,6 +22,9 @@ from lakehouse.ids import new_id, now_iso
 from lakehouse.layers import Layer, check_table_name, quote_literal
 from lakehouse.settings import Settings
 from lakehouse.storage import ObjectNotFound, Storage
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 CURRENT = "_current.json"
 SNAPSHOT = "_snapshot.json"
@@ -50,7 +54,7 @@ class Snapshot:
         return json.dumps(asdict(self), indent=1).encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> "Snapshot":
+    def from_json(cls, data: bytes) -> Snapshot:
         raw: dict[str, Any] = json.loads(data)
         raw["schema"] = [tuple(c) for c in raw["schema"]]
         return cls(**raw)

@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lakehouse.errors import ConfigError, StorageError
 from lakehouse.layers import Layer
-from lakehouse.settings import Settings
+from lakehouse.settings import Settings, endpoint_problem
 from lakehouse.storage.base import ObjectInfo, ObjectNotFound, check_prefix, split_key
 
 if TYPE_CHECKING:
@@ -20,22 +20,6 @@ if TYPE_CHECKING:
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 # 64 MB parts keep multipart uploads of 100 GB files under S3's 10,000-part cap.
 _TRANSFER = TransferConfig(multipart_threshold=64 * 2**20, multipart_chunksize=64 * 2**20)
-
-
-def endpoint_problem(endpoint: str | None) -> str | None:
-    """Why an endpoint setting is wrong, with its fix; None when it is fine."""
-    if endpoint is None:
-        return None
-    if "://" in endpoint:
-        scheme, _, rest = endpoint.partition("://")
-        return (
-            f"RATATOUILLE_S3_ENDPOINT is {endpoint!r} but must be host:port without a scheme. "
-            f"Set RATATOUILLE_S3_ENDPOINT={rest.rstrip('/')} and "
-            f"RATATOUILLE_S3_USE_SSL={'true' if scheme == 'https' else 'false'}."
-        )
-    if "/" in endpoint or not endpoint.strip():
-        return f"RATATOUILLE_S3_ENDPOINT is {endpoint!r}; expected host:port, e.g. localhost:9000."
-    return None
 
 
 def s3_error(e: Exception, what: str) -> StorageError:
