@@ -35,19 +35,32 @@ _MISMATCH_RES = (
     re.compile(r"lossy-cast:(?P<col>.+?)(?:\n|$)"),
 )
 _LINE_RE = re.compile(r"CSV Error on Line: (?P<line>\d+)")
-# DuckDB's VARCHAR->BIGINT cast rounds '2.5' to 3 and DOUBLE keeps ~17 digits, so numeric
-# columns are read as text and cast here, refusing what would not survive: the column then
-# stays VARCHAR instead of losing digits. Costs no measurable time (see benchmarks/).
-# DuckDB's JSON reader types mixed-sign integers as HUGEINT, which its Parquet writer stores as
-# DOUBLE: narrow them to BIGINT, or to DECIMAL(38,0) when they do not fit.
-# cast name -> (target type, refuse-when condition)
+# Past its sample, DuckDB's CSV reader rounds '2.5' to 3 in a BIGINT column (duckdb#25824).
+# So such columns are read as DOUBLE (exact for integers below 2**53) and narrowed here; a
+# fraction or a bigger integer fails the narrowing and the column is read again as VARCHAR.
+# Costs ~0.1 s per GB of CSV where reading as text and casting cost ~0.6 s.
+# DuckDB's JSON reader types mixed-sign integers as HUGEINT, which its Parquet writer stores
+# as DOUBLE: narrow them to BIGINT, or to DECIMAL(38,0) when they do not fit.
+# cast name -> (type DuckDB reads, SQL producing the final value; {c} column, {lossy} error)
 _CASTS = {
-    "BIGINT": ("BIGINT", "contains({c}, '.')"),
-    "DOUBLE": ("DOUBLE", "length({c}) > 17"),
-    "NARROW": ("BIGINT", "false"),
-    "WIDE": ("DECIMAL(38,0)", "false"),
+    "BIGINT": (
+        "DOUBLE",
+        "CASE WHEN {c} = trunc({c}) AND abs({c}) < 9007199254740992 THEN CAST({c} AS BIGINT) "
+        "WHEN {c} IS NULL THEN NULL ELSE error({lossy}) END",
+    ),
+    "NARROW": (
+        "",
+        "coalesce(TRY_CAST({c} AS BIGINT), "
+        "CASE WHEN {c} IS NULL THEN NULL ELSE error({lossy}) END)",
+    ),
+    "WIDE": (
+        "",
+        "coalesce(TRY_CAST({c} AS DECIMAL(38,0)), "
+        "CASE WHEN {c} IS NULL THEN NULL ELSE error({lossy}) END)",
+    ),
 }
-_GUARDED = ("BIGINT", "DOUBLE")
+# DOUBLE keeps ~17 significant digits: a column whose sample holds longer numbers (ids) is text.
+_MAX_DOUBLE_DIGITS = 15
 
 
 class _TypeMismatch(Exception):
@@ -125,12 +138,17 @@ def _convert_csv(con: duckdb.DuckDBPyConnection, src: Path, dest: Path) -> Conve
     # Types as sniffed, pinned by position: DuckDB reads without sniffing again, and its
     # renaming of duplicate or blank headers does not matter (the select renames).
     names = [f"c{i}" for i in range(len(sniffed))]
-    text: set[str] = set()  # columns that keep their text
+    typed = dict(zip(names, sniffed, strict=True))
+    numeric = [n for n, t in typed.items() if t in ("BIGINT", "DOUBLE")]
+    digits = _sample_digits(con, path, opts, names, numeric)
+    long = {n for n, d in digits.items() if d > _MAX_DOUBLE_DIGITS}
+    # Long numbers: DOUBLE would round them, so they stay text; 64-bit ids are read natively
+    # (the DOUBLE detour cannot hold them).
+    text = {n for n in long if typed[n] == "DOUBLE"}
     for _ in range(_MAX_TYPE_RETRIES):
-        casts = {n: t for n, t in zip(names, sniffed, strict=True) if t in _GUARDED}
-        casts = {n: t for n, t in casts.items() if n not in text}
+        casts = {n: t for n, t in typed.items() if t in _CASTS and n not in text and n not in long}
         cols = {
-            n: "VARCHAR" if n in text or n in casts else t
+            n: "VARCHAR" if n in text else _CASTS[casts[n]][0] if n in casts else t
             for n, t in zip(names, sniffed, strict=True)
         }
         try:
@@ -139,6 +157,28 @@ def _convert_csv(con: duckdb.DuckDBPyConnection, src: Path, dest: Path) -> Conve
             text.add(e.column)
     cols = dict.fromkeys(names, "VARCHAR")
     return _copy(con, _csv_sql(path, opts, columns=cols), dest, details, source_names=header)
+
+
+def _sample_digits(
+    con: duckdb.DuckDBPyConnection,
+    path: str,
+    opts: dict[str, str],
+    names: list[str],
+    columns: list[str],
+) -> dict[str, int]:
+    """Most significant digits per column in the sniffer's sample (the first 20,480 rows)."""
+    if not columns:
+        return {}
+    digits = ", ".join(
+        f"max(length(ltrim(regexp_replace({n}, '[^0-9]', '', 'g'), '0')))" for n in columns
+    )
+    text = _csv_sql(path, opts, columns=dict.fromkeys(names, "VARCHAR"))
+    try:
+        row = con.execute(f"SELECT {digits} FROM (FROM {text} LIMIT 20480)").fetchone()
+    except duckdb.Error:
+        return {}  # the full read reports what is wrong, with its line
+    assert row is not None
+    return {n: d or 0 for n, d in zip(columns, row, strict=True)}
 
 
 def _convert_csv_by_name(
@@ -170,13 +210,8 @@ def _select_expr(name: str, cast: str | None) -> str:
     col = quote_ident(name)
     if cast is None:
         return col
-    target, refuse = _CASTS[cast]
     lossy = quote_literal(f"lossy-cast:{name}")
-    return (
-        f"CASE WHEN {refuse.format(c=col)} THEN error({lossy}) "
-        f"ELSE coalesce(TRY_CAST({col} AS {target}), "
-        f"CASE WHEN {col} IS NULL THEN NULL ELSE error({lossy}) END) END"
-    )
+    return _CASTS[cast][1].format(c=col, lossy=lossy)
 
 
 def _copy(
