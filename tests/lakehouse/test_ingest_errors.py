@@ -190,7 +190,7 @@ def test_bad_input_is_refused_cleanly(
         assert re.search(pattern, e.msg, re.IGNORECASE if pattern.islower() else 0), e
 
 
-# -- bugs: each test is the correct expectation ---------------------------------------------
+# -- edge cases that once lost data or misreported it ------------------------------------
 
 
 @LOCAL
