@@ -130,8 +130,46 @@ def _with_fallback(
 
 
 def _convert_csv(con: duckdb.DuckDBPyConnection, src: Path, dest: Path) -> Converted:
-    path = quote_literal(str(src))
     opts, details, sniffed = _csv_options(con, src)
+    try:
+        return _convert_csv_with(con, src, dest, opts, details, sniffed)
+    except IngestError as e:
+        m = re.match(r"Line (\d+)\b", e.msg)
+        if e.title != "Ragged rows" or not m:
+            raise
+        line = _physical_line(src, opts, int(m.group(1)))
+        raise IngestError(f"Line {line}" + e.msg[m.end() :], title=e.title) from e
+
+
+# Past this many records the exact line costs more than it is worth on an error path.
+_MAX_LINE_LOOKUP = 2_000_000
+
+
+def _physical_line(src: Path, opts: dict[str, str], record: int) -> int:
+    """DuckDB counts records; a quoted field with line breaks makes that differ from lines."""
+    if record > _MAX_LINE_LOOKUP:
+        return record
+    delim = opts["delim"][1:-1].replace("''", "'") or ","
+    quote = opts["quote"][1:-1].replace("''", "'") or '"'
+    with open(src, encoding="utf-8-sig", errors="replace", newline="") as f:
+        reader = csv.reader(f, delimiter=delim, quotechar=quote)
+        before = 0
+        for i, _ in enumerate(reader, start=1):
+            if i == record:
+                return before + 1
+            before = reader.line_num
+    return record
+
+
+def _convert_csv_with(
+    con: duckdb.DuckDBPyConnection,
+    src: Path,
+    dest: Path,
+    opts: dict[str, str],
+    details: dict[str, str],
+    sniffed: list[str] | None,
+) -> Converted:
+    path = quote_literal(str(src))
     header = _python_header(src, opts)
     if sniffed is None or len(sniffed) != len(header):
         return _convert_csv_by_name(con, src, dest, opts, details, header)
