@@ -4,6 +4,7 @@ Column names are made safe here; the mapping travels back to the manifest.
 """
 
 import csv
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,13 +75,16 @@ def convert(con: duckdb.DuckDBPyConnection, fmt: Format, src: Path, dest: Path) 
     if fmt == "csv":
         return _convert_csv(con, src, dest)
     if fmt == "json":
-        return _with_fallback(
-            con,
-            f"read_json({path}, format='auto')",
-            f"read_json({path}, format='auto', sample_size=-1)",
-            dest,
-            fmt,
-        )
+        try:
+            return _with_fallback(
+                con,
+                f"read_json({path}, format='auto')",
+                f"read_json({path}, format='auto', sample_size=-1)",
+                dest,
+                fmt,
+            )
+        except IngestError as e:
+            raise _json_line(src, e) from e
     if fmt == "parquet":
         import pyarrow as pa  # only Parquet and Arrow inputs need it: keeps the CLI quick
         import pyarrow.parquet as pq
@@ -139,6 +143,26 @@ def _convert_csv(con: duckdb.DuckDBPyConnection, src: Path, dest: Path) -> Conve
             raise
         line = _physical_line(src, opts, int(m.group(1)))
         raise IngestError(f"Line {line}" + e.msg[m.end() :], title=e.title) from e
+
+
+def _json_line(src: Path, e: IngestError) -> IngestError:
+    """DuckDB names the line after a bad NDJSON line; find the line json.loads refuses."""
+    m = re.search(r"\bin line (\d+)", e.msg)
+    if not m:
+        return e
+    with open(src, encoding="utf-8-sig", errors="replace") as f:
+        if f.read(HEAD).lstrip().startswith("["):
+            return e  # one JSON document: its line numbers are DuckDB's to give
+        f.seek(0)
+        for i, text in enumerate(f, start=1):
+            if i > _MAX_LINE_LOOKUP:
+                break
+            try:
+                if text.strip():
+                    json.loads(text)
+            except ValueError:
+                return IngestError(e.msg[: m.start()] + f"in line {i}" + e.msg[m.end() :], e.title)
+    return e
 
 
 # Past this many records the exact line costs more than it is worth on an error path.

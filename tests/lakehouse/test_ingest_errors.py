@@ -222,12 +222,8 @@ def test_ragged_row_line_counts_physical_lines(lake: Lakehouse, tmp_path: Path) 
 
 
 @LOCAL
-@pytest.mark.xfail(
-    reason="BUG: DuckDB's read_json reports an NDJSON syntax error one line late ('in line 4' "
-    "for a bad line 3; 'record/value 2' for line 1) and convert._translate passes it through",
-    strict=True,
-)
 def test_ndjson_syntax_error_names_its_line(lake: Lakehouse, tmp_path: Path) -> None:
+    """DuckDB names the line after the bad one."""
     e = fails(lake, tmp_path, "s.ndjson", b'{"a": 1}\n{"a": 2}\n{"a" 3}\n{"a": 4}\n')
     assert re.search(r"\bline 3\b", e.msg), e
 
