@@ -1,0 +1,234 @@
+"""CSV to Parquet: sniff the dialect once, pin it, and read values without losing any."""
+
+import csv
+import re
+from pathlib import Path
+
+import duckdb
+
+from lakehouse.conversion import (
+    CASTS,
+    Converted,
+    TypeMismatch,
+    copy_to_parquet,
+    translate,
+)
+from lakehouse.errors import IngestError
+from lakehouse.layers import quote_literal
+from lakehouse.sniff import HEAD
+
+# Columns that may fall back to VARCHAR after a late type mismatch before all of them do.
+_MAX_TYPE_RETRIES = 8
+# DOUBLE keeps ~17 significant digits: a column whose sample holds longer numbers (ids) is text.
+_MAX_DOUBLE_DIGITS = 15
+
+
+def convert_csv(con: duckdb.DuckDBPyConnection, src: Path, dest: Path) -> Converted:
+    opts, details, sniffed = _csv_options(con, src)
+    try:
+        return _convert_csv_with(con, src, dest, opts, details, sniffed)
+    except IngestError as e:
+        m = re.match(r"Line (\d+)\b", e.msg)
+        if e.title != "Ragged rows" or not m:
+            raise
+        line = _physical_line(src, opts, int(m.group(1)))
+        raise IngestError(f"Line {line}" + e.msg[m.end() :], title=e.title) from e
+
+
+# Past this many records the exact line costs more than it is worth on an error path.
+MAX_LINE_LOOKUP = 2_000_000
+
+
+def _physical_line(src: Path, opts: dict[str, str], record: int) -> int:
+    """DuckDB counts records; a quoted field with line breaks makes that differ from lines."""
+    if record > MAX_LINE_LOOKUP:
+        return record
+    delim = opts["delim"][1:-1].replace("''", "'") or ","
+    quote = opts["quote"][1:-1].replace("''", "'") or '"'
+    with open(src, encoding="utf-8-sig", errors="replace", newline="") as f:
+        reader = csv.reader(f, delimiter=delim, quotechar=quote)
+        before = 0
+        for i, _ in enumerate(reader, start=1):
+            if i == record:
+                return before + 1
+            before = reader.line_num
+    return record
+
+
+def _convert_csv_with(
+    con: duckdb.DuckDBPyConnection,
+    src: Path,
+    dest: Path,
+    opts: dict[str, str],
+    details: dict[str, str],
+    sniffed: list[str] | None,
+) -> Converted:
+    path = quote_literal(str(src))
+    header = _python_header(src, opts)
+    if sniffed is None or len(sniffed) != len(header):
+        return _convert_csv_by_name(con, src, dest, opts, details, header)
+    # Types as sniffed, pinned by position: DuckDB reads without sniffing again, and its
+    # renaming of duplicate or blank headers does not matter (the select renames).
+    names = [f"c{i}" for i in range(len(sniffed))]
+    typed = dict(zip(names, sniffed, strict=True))
+    numeric = [n for n, t in typed.items() if t in ("BIGINT", "DOUBLE")]
+    digits = _sample_digits(con, path, opts, names, numeric)
+    long = {n for n, d in digits.items() if d > _MAX_DOUBLE_DIGITS}
+    # Long numbers: DOUBLE would round them, so they stay text; 64-bit ids are read natively
+    # (the DOUBLE detour cannot hold them).
+    text = {n for n in long if typed[n] == "DOUBLE"}
+    for _ in range(_MAX_TYPE_RETRIES):
+        casts = {n: t for n, t in typed.items() if t in CASTS and n not in text and n not in long}
+        cols = {
+            n: "VARCHAR" if n in text else CASTS[casts[n]][0] if n in casts else t
+            for n, t in zip(names, sniffed, strict=True)
+        }
+        try:
+            return copy_to_parquet(
+                con, _csv_sql(path, opts, columns=cols), dest, details, casts, header
+            )
+        except TypeMismatch as e:  # the sniffer's sample missed a later value
+            text.add(e.column)
+    cols = dict.fromkeys(names, "VARCHAR")
+    return copy_to_parquet(
+        con, _csv_sql(path, opts, columns=cols), dest, details, source_names=header
+    )
+
+
+def _sample_digits(
+    con: duckdb.DuckDBPyConnection,
+    path: str,
+    opts: dict[str, str],
+    names: list[str],
+    columns: list[str],
+) -> dict[str, int]:
+    """Most significant digits per column in the sniffer's sample (the first 20,480 rows)."""
+    if not columns:
+        return {}
+    digits = ", ".join(
+        f"max(length(ltrim(regexp_replace({n}, '[^0-9]', '', 'g'), '0')))" for n in columns
+    )
+    text = _csv_sql(path, opts, columns=dict.fromkeys(names, "VARCHAR"))
+    try:
+        row = con.execute(f"SELECT {digits} FROM (FROM {text} LIMIT 20480)").fetchone()
+    except duckdb.Error:
+        return {}  # the full read reports what is wrong, with its line
+    assert row is not None
+    return {n: d or 0 for n, d in zip(columns, row, strict=True)}
+
+
+def _convert_csv_by_name(
+    con: duckdb.DuckDBPyConnection,
+    src: Path,
+    dest: Path,
+    opts: dict[str, str],
+    details: dict[str, str],
+    header: list[str],
+) -> Converted:
+    """When the sniffer could not say: let DuckDB type it with the dialect pinned."""
+    path = quote_literal(str(src))
+    try:
+        con.execute(f"DESCRIBE SELECT * FROM {_csv_sql(path, opts)}")
+    except duckdb.Error:
+        return copy_to_parquet(
+            con, _csv_rigid(con, src, path, opts), dest, details, source_names=header
+        )
+    rel = _csv_sql(path, {**opts, "all_varchar": "true"})
+    return copy_to_parquet(con, rel, dest, details, source_names=header)
+
+
+def _csv_options(
+    con: duckdb.DuckDBPyConnection, src: Path
+) -> tuple[dict[str, str], dict[str, str], list[str] | None]:
+    """Sniff once, then pin the dialect: DuckDB's sniffer may skip leading rows or drop a header.
+
+    Returns the read options, what was detected, and the sniffed column types by position
+    (None when the sniff cannot be trusted and the dialect came from Python's csv module).
+    """
+    try:
+        row = con.execute(
+            "SELECT Delimiter, Quote, Escape, HasHeader, Columns, SkipRows, DateFormat, "
+            "TimestampFormat FROM sniff_csv(?)",
+            [str(src)],
+        ).fetchone()
+        assert row is not None
+        delim, quote, escape, has_header, columns, skipped, date_fmt, ts_fmt = row
+    except duckdb.Error:
+        delim, quote, escape, has_header, columns = _python_dialect(src)
+        skipped, date_fmt, ts_fmt = 0, None, None
+    if skipped or (len(columns) == 1 and any(d in _first_line(src) for d in ",\t;|")):
+        # Ragged rows early in the file make the sniffer skip lines or settle on a delimiter
+        # the file does not use: take the evident dialect and let strict reading find the row.
+        delim, quote, escape, has_header, columns = _python_dialect(src)
+        date_fmt = ts_fmt = None
+    # A header of plain words looks like a row of strings to the sniffer: all-VARCHAR columns
+    # with no header detected is almost always a header the sniffer could not tell apart.
+    if not has_header and all(c["type"] == "VARCHAR" for c in columns):
+        has_header = True
+    # No quotes in the sample does not mean none later: standard CSV quoting stays on.
+    quote = '"' if quote in ("(empty)", "") else quote
+    escape = quote if escape in ("(empty)", "") else escape
+    opts = {
+        "delim": quote_literal(delim),
+        "quote": quote_literal(quote),
+        "escape": quote_literal(escape),
+        "header": "true" if has_header else "false",
+        "skip": "0",
+        "strict_mode": "true",
+        "allow_quoted_nulls": "false",  # "" is an empty string; only an empty field is NULL
+    }
+    if date_fmt:
+        opts["dateformat"] = quote_literal(date_fmt)
+    if ts_fmt:
+        opts["timestampformat"] = quote_literal(ts_fmt)
+    details = {"delimiter": delim, "quote": quote, "header": opts["header"]}
+    return opts, details, [c["type"] for c in columns] if columns else None
+
+
+def _csv_sql(path: str, opts: dict[str, str], columns: dict[str, str] | None = None) -> str:
+    """read_csv with the pinned options; with `columns`, types are given and nothing is sniffed."""
+    args = "".join(f", {k}={v}" for k, v in opts.items())
+    if columns:
+        body = ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in columns.items())
+        args = f", auto_detect=false{args}, columns={{{body}}}"
+    return f"read_csv({path}{args})"
+
+
+def _csv_rigid(con: duckdb.DuckDBPyConnection, src: Path, path: str, opts: dict[str, str]) -> str:
+    """No sniffing at all: every column as text from the header, so errors carry a line."""
+    header = _python_header(src, opts)
+    rel = _csv_sql(path, opts, columns={f"c{i}": "VARCHAR" for i in range(len(header))})
+    try:
+        con.execute(f"SELECT count(*) FROM {rel}").fetchall()
+    except duckdb.Error as e:
+        raise translate(e, "csv") from e
+    return rel
+
+
+def _first_line(src: Path) -> str:
+    with open(src, encoding="utf-8", errors="replace", newline="") as f:
+        return f.readline(HEAD)
+
+
+def _python_dialect(src: Path) -> tuple[str, str, str, bool, list[dict[str, str]]]:
+    with open(src, encoding="utf-8", errors="replace", newline="") as f:
+        sample = f.read(HEAD)
+    try:
+        d = csv.Sniffer().sniff(sample, delimiters=",\t;|")
+        delim, quote = d.delimiter, d.quotechar or '"'
+    except csv.Error:  # inconsistent rows: the header's most frequent candidate delimiter
+        header = sample.splitlines()[0] if sample else ""
+        delim = max(",\t;|", key=header.count)
+        quote = '"'
+    return delim, quote, quote, True, []
+
+
+def _python_header(src: Path, opts: dict[str, str]) -> list[str]:
+    """The first record as the file spells it (DuckDB renames duplicates and blanks)."""
+    delim = opts["delim"][1:-1].replace("''", "'")
+    quote = opts["quote"][1:-1].replace("''", "'") or '"'
+    with open(src, encoding="utf-8-sig", errors="replace", newline="") as f:
+        first = next(csv.reader(f, delimiter=delim or ",", quotechar=quote), [])
+    if opts["header"] == "true":
+        return first
+    return [f"column{i}" for i in range(len(first))]
