@@ -166,7 +166,7 @@ def _build(
         raise IngestError(
             f"{name} has no data rows (only a header, or nothing parseable).", title="No data rows"
         )
-    before = bronze.current_batches(storage, dataset)
+    before = bronze.current_batches(storage, dataset)  # drift is against the table as read
     ext = fmt + {"gzip": ".gz", "zstd": ".zst", None: ""}[compression]
     prefix = bronze.batch_prefix(dataset, batch_id)
     manifest = BatchManifest(
@@ -188,7 +188,9 @@ def _build(
         ingested_by=who,
         data_key=prefix + "data.parquet",
         original_key=prefix + f"original.{ext}",
-        drift=bronze.schema_drift(before[-1].schema if before else None, converted.columns),
+        drift=bronze.schema_drift(
+            bronze.common_schema(before) if before else None, converted.columns
+        ),
     )
     return manifest, original
 
