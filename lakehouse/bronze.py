@@ -91,10 +91,6 @@ def batch_prefix(dataset: str, batch_id: str) -> str:
     return f"{Layer.BRONZE.value}/{dataset}/batch={batch_id}/"
 
 
-def list_datasets(storage: Storage) -> list[str]:
-    return storage.list_dirs(f"{Layer.BRONZE.value}/")
-
-
 def all_batches(storage: Storage, dataset: str) -> list[BatchManifest]:
     """Every committed batch of a dataset, oldest first (batches without manifest are ignored)."""
     out = []

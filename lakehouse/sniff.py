@@ -35,7 +35,7 @@ _TEXT_EXT = {
     "ndjson": "json",
     "jsonl": "json",
 }
-_BINARY_EXT: dict[str, Format] = {
+_BINARY_EXT = {
     "parquet": "parquet",
     "pq": "parquet",
     "arrow": "arrow",
@@ -53,12 +53,6 @@ _UNSUPPORTED_MAGIC = {
     b"7z\xbc\xaf": "a 7-Zip archive",
     b"SQLite format 3": "an SQLite database",
 }
-
-
-@dataclass(frozen=True)
-class FileKind:
-    format: Format
-    compression: Compression | None
 
 
 def suffixes(filename: str) -> list[str]:
