@@ -7,7 +7,6 @@ manifest is written last and a failed upload removes what it wrote.
 
 import contextlib
 import getpass
-import hashlib
 import io
 import shutil
 import threading
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import duckdb
+
 from lakehouse import bronze, duck
 from lakehouse.bronze import BatchManifest, Mode, SchemaDrift
 from lakehouse.convert import convert
@@ -25,7 +26,6 @@ from lakehouse.ids import new_id, now_iso
 from lakehouse.layers import check_table_name, dataset_name_from_filename
 from lakehouse.settings import Settings
 from lakehouse.sniff import (
-    CHUNK,
     HEAD,
     Compression,
     Format,
@@ -143,7 +143,7 @@ def _build(
     hashed = hashed or decoded
     # A path's bytes are copied into staging and hashed beside DuckDB's parse: one read, in
     # C and off the GIL; the copy then lands in the lake by rename.
-    copier = _Background(original, staging / "original") if hashed is None else None
+    copier = _Background(original, staging / "original", limit) if hashed is None else None
     parquet = staging / "data.parquet"
     con = duck.connect(settings)  # fresh per ingest: a DuckDB internal error poisons an instance
     stop_progress = _poll_progress(con, progress)
@@ -157,7 +157,7 @@ def _build(
     finally:
         stop_progress()
         con.close()
-        if copier:
+        if copier:  # wait for it on failure too: staging is removed next
             copier.join()
     if copier:
         hashed, original = copier.result(), staging / "original"
@@ -270,20 +270,14 @@ def _stream_size(stream: BinaryIO) -> int | None:
 class _Background:
     """Copy a file and hash it in a thread (hashlib and file I/O release the GIL)."""
 
-    def __init__(self, src: Path, dest: Path) -> None:
+    def __init__(self, src: Path, dest: Path, limit: int) -> None:
         self._out: PassResult | None = None
         self._err: BaseException | None = None
 
         def run() -> None:
             try:
-                sha, size = hashlib.sha256(), 0
-                buf = memoryview(bytearray(CHUNK))
-                with open(src, "rb") as f, open(dest, "wb") as out:
-                    while n := f.readinto(buf):
-                        sha.update(buf[:n])
-                        out.write(buf[:n])
-                        size += n
-                self._out = PassResult(sha.hexdigest(), size, size)
+                with open(src, "rb") as f:
+                    self._out = stream_pass(f, dest=dest, max_bytes=limit)
             except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
                 self._err = e
 
@@ -294,20 +288,22 @@ class _Background:
         self._thread.join()
 
     def result(self) -> PassResult:
-        self._thread.join()
+        self.join()
+        if isinstance(self._err, LakehouseError):
+            raise self._err
         if self._err:
             raise StorageError(f"Could not copy the file: {self._err}") from self._err
         assert self._out is not None
         return self._out
 
 
-def _poll_progress(con: object, progress: Progress) -> Callable[[], None]:
+def _poll_progress(con: duckdb.DuckDBPyConnection, progress: Progress) -> Callable[[], None]:
     """Report DuckDB's own query progress while the conversion runs."""
     done = threading.Event()
 
     def run() -> None:
         while not done.wait(0.25):
-            pct = con.query_progress()  # type: ignore[attr-defined]
+            pct = con.query_progress()
             if pct >= 0:
                 progress("converting", min(pct / 100, 1.0))
 

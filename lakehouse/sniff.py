@@ -169,12 +169,20 @@ class _Hashing(io.RawIOBase):
         return True
 
     def readinto(self, b: memoryview) -> int:  # type: ignore[override]
-        data = self.f.read(len(b))
-        n = len(data)
-        b[:n] = data
-        self.sha.update(data)
+        n = _readinto(self.f, b)
+        self.sha.update(b[:n])
         self.count += n
         return n
+
+
+def _readinto(f: BinaryIO, buf: memoryview) -> int:
+    """Fill `buf` from `f` without an intermediate bytes object where the stream allows."""
+    readinto = getattr(f, "readinto", None)
+    if readinto is not None:
+        return int(readinto(buf) or 0)
+    data = f.read(len(buf))
+    buf[: len(data)] = data
+    return len(data)
 
 
 class _ZstdFrames(io.RawIOBase):
@@ -248,6 +256,8 @@ def stream_pass(
     With encoding 'utf-8' the text is validated; an IngestError names the line of the first
     undecodable byte.
     """
+    if compression is None and encoding is None:
+        return _copy_plain(src, dest, max_bytes, on_bytes)
     raw = _Hashing(src)
     reader: BinaryIO
     if compression == "gzip":
@@ -277,6 +287,26 @@ def stream_pass(
         if decoder:
             _decode(decoder, b"", encoding or "", lines, final=True)
     return PassResult(raw.sha.hexdigest(), raw.count, total)
+
+
+def _copy_plain(
+    src: BinaryIO, dest: Path | None, max_bytes: int, on_bytes: Callable[[int], None] | None
+) -> PassResult:
+    """The common case, kept lean: one reused buffer, hashed and written as it fills."""
+    sha, total = hashlib.sha256(), 0
+    buf = memoryview(bytearray(CHUNK))
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(dest, "wb")) if dest else None
+        while n := _readinto(src, buf):
+            total += n
+            if total > max_bytes:
+                raise _too_big(max_bytes)
+            sha.update(buf[:n])
+            if out:
+                out.write(buf[:n])
+            if on_bytes:
+                on_bytes(total)
+    return PassResult(sha.hexdigest(), total, total)
 
 
 def _read(reader: BinaryIO, compression: Compression | None) -> bytes:
