@@ -2,6 +2,7 @@
 
 import csv
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -11,7 +12,6 @@ from lakehouse.conversion import (
     Converted,
     TypeMismatch,
     copy_to_parquet,
-    translate,
 )
 from lakehouse.errors import IngestError
 from lakehouse.layers import quote_literal
@@ -23,15 +23,32 @@ _MAX_TYPE_RETRIES = 8
 _MAX_DOUBLE_DIGITS = 15
 
 
+@dataclass(frozen=True)
+class Dialect:
+    """How the file is read, pinned once: DuckDB and Python's csv module both follow it."""
+
+    delim: str
+    quote: str
+    escape: str
+    header: bool
+    date_format: str | None = None
+    timestamp_format: str | None = None
+
+    @property
+    def details(self) -> dict[str, str]:
+        """What the manifest records of it."""
+        return {"delimiter": self.delim, "quote": self.quote, "header": str(self.header).lower()}
+
+
 def convert_csv(con: duckdb.DuckDBPyConnection, src: Path, dest: Path) -> Converted:
-    opts, details, sniffed = _csv_options(con, src)
+    dialect, sniffed = _sniff(con, src)
     try:
-        return _convert_csv_with(con, src, dest, opts, details, sniffed)
+        return _convert_csv_with(con, src, dest, dialect, sniffed)
     except IngestError as e:
         m = re.match(r"Line (\d+)\b", e.msg)
         if e.title != "Ragged rows" or not m:
             raise
-        line = _physical_line(src, opts, int(m.group(1)))
+        line = _physical_line(src, dialect, int(m.group(1)))
         raise IngestError(f"Line {line}" + e.msg[m.end() :], title=e.title) from e
 
 
@@ -39,14 +56,12 @@ def convert_csv(con: duckdb.DuckDBPyConnection, src: Path, dest: Path) -> Conver
 MAX_LINE_LOOKUP = 2_000_000
 
 
-def _physical_line(src: Path, opts: dict[str, str], record: int) -> int:
+def _physical_line(src: Path, dialect: Dialect, record: int) -> int:
     """DuckDB counts records; a quoted field with line breaks makes that differ from lines."""
     if record > MAX_LINE_LOOKUP:
         return record
-    delim = opts["delim"][1:-1].replace("''", "'") or ","
-    quote = opts["quote"][1:-1].replace("''", "'") or '"'
     with open(src, encoding="utf-8-sig", errors="replace", newline="") as f:
-        reader = csv.reader(f, delimiter=delim, quotechar=quote)
+        reader = csv.reader(f, delimiter=dialect.delim, quotechar=dialect.quote)
         before = 0
         for i, _ in enumerate(reader, start=1):
             if i == record:
@@ -59,20 +74,20 @@ def _convert_csv_with(
     con: duckdb.DuckDBPyConnection,
     src: Path,
     dest: Path,
-    opts: dict[str, str],
-    details: dict[str, str],
+    dialect: Dialect,
     sniffed: list[str] | None,
 ) -> Converted:
     path = quote_literal(str(src))
-    header = _python_header(src, opts)
+    header = _python_header(src, dialect)
+    details = dialect.details
     if sniffed is None or len(sniffed) != len(header):
-        return _convert_csv_by_name(con, src, dest, opts, details, header)
+        return _convert_csv_by_name(con, src, dest, dialect, header)
     # Types as sniffed, pinned by position: DuckDB reads without sniffing again, and its
     # renaming of duplicate or blank headers does not matter (the select renames).
     names = [f"c{i}" for i in range(len(sniffed))]
     typed = dict(zip(names, sniffed, strict=True))
     numeric = [n for n, t in typed.items() if t in ("BIGINT", "DOUBLE")]
-    digits = _sample_digits(con, path, opts, names, numeric)
+    digits = _sample_digits(con, path, dialect, names, numeric)
     long = {n for n, d in digits.items() if d > _MAX_DOUBLE_DIGITS}
     # Long numbers: DOUBLE would round them, so they stay text; 64-bit ids are read natively
     # (the DOUBLE detour cannot hold them).
@@ -85,20 +100,20 @@ def _convert_csv_with(
         }
         try:
             return copy_to_parquet(
-                con, _csv_sql(path, opts, columns=cols), dest, details, casts, header
+                con, _csv_sql(path, dialect, columns=cols), dest, details, casts, header
             )
         except TypeMismatch as e:  # the sniffer's sample missed a later value
             text.add(e.column)
     cols = dict.fromkeys(names, "VARCHAR")
     return copy_to_parquet(
-        con, _csv_sql(path, opts, columns=cols), dest, details, source_names=header
+        con, _csv_sql(path, dialect, columns=cols), dest, details, source_names=header
     )
 
 
 def _sample_digits(
     con: duckdb.DuckDBPyConnection,
     path: str,
-    opts: dict[str, str],
+    dialect: Dialect,
     names: list[str],
     columns: list[str],
 ) -> dict[str, int]:
@@ -108,7 +123,7 @@ def _sample_digits(
     digits = ", ".join(
         f"max(length(ltrim(regexp_replace({n}, '[^0-9]', '', 'g'), '0')))" for n in columns
     )
-    text = _csv_sql(path, opts, columns=dict.fromkeys(names, "VARCHAR"))
+    text = _csv_sql(path, dialect, columns=dict.fromkeys(names, "VARCHAR"))
     try:
         row = con.execute(f"SELECT {digits} FROM (FROM {text} LIMIT 20480)").fetchone()
     except duckdb.Error:
@@ -121,29 +136,21 @@ def _convert_csv_by_name(
     con: duckdb.DuckDBPyConnection,
     src: Path,
     dest: Path,
-    opts: dict[str, str],
-    details: dict[str, str],
+    dialect: Dialect,
     header: list[str],
 ) -> Converted:
-    """When the sniffer could not say: let DuckDB type it with the dialect pinned."""
+    """When the sniffer could not say: every column as text, with the dialect pinned."""
     path = quote_literal(str(src))
-    try:
-        con.execute(f"DESCRIBE SELECT * FROM {_csv_sql(path, opts)}")
-    except duckdb.Error:
-        return copy_to_parquet(
-            con, _csv_rigid(con, src, path, opts), dest, details, source_names=header
-        )
-    rel = _csv_sql(path, {**opts, "all_varchar": "true"})
-    return copy_to_parquet(con, rel, dest, details, source_names=header)
+    # A ragged file fails in the copy, and the error names its line.
+    rel = _csv_sql(path, dialect, columns={f"c{i}": "VARCHAR" for i in range(len(header))})
+    return copy_to_parquet(con, rel, dest, dialect.details, source_names=header)
 
 
-def _csv_options(
-    con: duckdb.DuckDBPyConnection, src: Path
-) -> tuple[dict[str, str], dict[str, str], list[str] | None]:
+def _sniff(con: duckdb.DuckDBPyConnection, src: Path) -> tuple[Dialect, list[str] | None]:
     """Sniff once, then pin the dialect: DuckDB's sniffer may skip leading rows or drop a header.
 
-    Returns the read options, what was detected, and the sniffed column types by position
-    (None when the sniff cannot be trusted and the dialect came from Python's csv module).
+    Returns the dialect and the sniffed column types by position (None when the sniff cannot be
+    trusted and the dialect came from Python's csv module).
     """
     try:
         row = con.execute(
@@ -168,41 +175,28 @@ def _csv_options(
     # No quotes in the sample does not mean none later: standard CSV quoting stays on.
     quote = '"' if quote in ("(empty)", "") else quote
     escape = quote if escape in ("(empty)", "") else escape
+    dialect = Dialect(delim, quote, escape, bool(has_header), date_fmt, ts_fmt)
+    return dialect, [c["type"] for c in columns] if columns else None
+
+
+def _csv_sql(path: str, dialect: Dialect, columns: dict[str, str]) -> str:
+    """read_csv with the dialect and the types pinned: DuckDB sniffs nothing more."""
     opts = {
-        "delim": quote_literal(delim),
-        "quote": quote_literal(quote),
-        "escape": quote_literal(escape),
-        "header": "true" if has_header else "false",
+        "delim": quote_literal(dialect.delim),
+        "quote": quote_literal(dialect.quote),
+        "escape": quote_literal(dialect.escape),
+        "header": str(dialect.header).lower(),
         "skip": "0",
         "strict_mode": "true",
         "allow_quoted_nulls": "false",  # "" is an empty string; only an empty field is NULL
     }
-    if date_fmt:
-        opts["dateformat"] = quote_literal(date_fmt)
-    if ts_fmt:
-        opts["timestampformat"] = quote_literal(ts_fmt)
-    details = {"delimiter": delim, "quote": quote, "header": opts["header"]}
-    return opts, details, [c["type"] for c in columns] if columns else None
-
-
-def _csv_sql(path: str, opts: dict[str, str], columns: dict[str, str] | None = None) -> str:
-    """read_csv with the pinned options; with `columns`, types are given and nothing is sniffed."""
+    if dialect.date_format:
+        opts["dateformat"] = quote_literal(dialect.date_format)
+    if dialect.timestamp_format:
+        opts["timestampformat"] = quote_literal(dialect.timestamp_format)
     args = "".join(f", {k}={v}" for k, v in opts.items())
-    if columns:
-        body = ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in columns.items())
-        args = f", auto_detect=false{args}, columns={{{body}}}"
-    return f"read_csv({path}{args})"
-
-
-def _csv_rigid(con: duckdb.DuckDBPyConnection, src: Path, path: str, opts: dict[str, str]) -> str:
-    """No sniffing at all: every column as text from the header, so errors carry a line."""
-    header = _python_header(src, opts)
-    rel = _csv_sql(path, opts, columns={f"c{i}": "VARCHAR" for i in range(len(header))})
-    try:
-        con.execute(f"SELECT count(*) FROM {rel}").fetchall()
-    except duckdb.Error as e:
-        raise translate(e, "csv") from e
-    return rel
+    body = ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in columns.items())
+    return f"read_csv({path}, auto_detect=false{args}, columns={{{body}}})"
 
 
 def _first_line(src: Path) -> str:
@@ -223,12 +217,10 @@ def _python_dialect(src: Path) -> tuple[str, str, str, bool, list[dict[str, str]
     return delim, quote, quote, True, []
 
 
-def _python_header(src: Path, opts: dict[str, str]) -> list[str]:
+def _python_header(src: Path, dialect: Dialect) -> list[str]:
     """The first record as the file spells it (DuckDB renames duplicates and blanks)."""
-    delim = opts["delim"][1:-1].replace("''", "'")
-    quote = opts["quote"][1:-1].replace("''", "'") or '"'
     with open(src, encoding="utf-8-sig", errors="replace", newline="") as f:
-        first = next(csv.reader(f, delimiter=delim or ",", quotechar=quote), [])
-    if opts["header"] == "true":
+        first = next(csv.reader(f, delimiter=dialect.delim, quotechar=dialect.quote), [])
+    if dialect.header:
         return first
     return [f"column{i}" for i in range(len(first))]
