@@ -9,8 +9,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from lakehouse.duck import parquet_scan
 from lakehouse.errors import TableNotFoundError
-from lakehouse.layers import Layer, quote_ident, quote_literal
+from lakehouse.layers import Layer, quote_ident
 from lakehouse.storage import ObjectNotFound, Storage
 
 Mode = Literal["append", "replace"]
@@ -141,12 +142,6 @@ def common_schema(batches: list[BatchManifest]) -> list[tuple[str, str]]:
         for name, typ in b.schema:
             types.setdefault(name, set()).add(typ)
     return [(name, _common_type(t)) for name, t in types.items()]
-
-
-def parquet_scan(uris: list[str]) -> str:
-    """`read_parquet([...])` over data files; snapshot folders are not Hive partitions."""
-    files = ", ".join(quote_literal(u) for u in uris)
-    return f"read_parquet([{files}], hive_partitioning = false)"
 
 
 def scan_sql(batches: list[BatchManifest], uri: Callable[[str], str]) -> str:

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from lakehouse import bronze, snapshots
+from lakehouse import bronze, duck, snapshots
 from lakehouse.errors import TableNotFoundError
 from lakehouse.layers import TABLE_LAYERS, Layer
 from lakehouse.storage import Storage
@@ -57,7 +57,7 @@ def snapshot_table(storage: Storage, layer: Layer, table: str) -> TableInfo:
         updated_at=s.created_at,
         run_id=s.run_id,
         files=s.files,
-        scan_sql=bronze.parquet_scan([storage.uri(k) for k in s.files]),
+        scan_sql=duck.parquet_scan([storage.uri(k) for k in s.files]),
     )
 
 

@@ -75,3 +75,9 @@ def connect(
     if settings.storage == "s3":
         con.execute(s3_secret_sql(settings))
     return con
+
+
+def parquet_scan(uris: list[str]) -> str:
+    """`read_parquet([...])` over data files; snapshot folders are not Hive partitions."""
+    files = ", ".join(quote_literal(u) for u in uris)
+    return f"read_parquet([{files}], hive_partitioning = false)"

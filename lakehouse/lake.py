@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, BinaryIO
 import duckdb
 
 from lakehouse import catalog, duck, snapshots
-from lakehouse.bronze import Mode, parquet_scan
+from lakehouse.bronze import Mode
 from lakehouse.catalog import TableInfo
+from lakehouse.duck import parquet_scan
 from lakehouse.errors import QueryError
 from lakehouse.ingest import IngestResult, Progress, ingest
 from lakehouse.layers import TABLE_LAYERS, Layer, quote_ident

@@ -162,12 +162,8 @@ class S3Storage:
     def _delete_objects(self, keys: list[str]) -> None:
         by_bucket: dict[str, list[str]] = {}
         for key in keys:
-            layer, _, rest = key.partition("/")
-            if rest.endswith("/"):  # a folder marker; split_key refuses the empty last part
-                split_key(key.rstrip("/"))
-            else:
-                split_key(key)
-            by_bucket.setdefault(self.buckets[Layer(layer)], []).append(rest)
+            bucket, rest = self._loc(key.rstrip("/"))  # a folder marker keeps its slash
+            by_bucket.setdefault(bucket, []).append(rest + "/" if key.endswith("/") else rest)
         for bucket, rests in by_bucket.items():
             for i in range(0, len(rests), 1000):  # S3's limit per DeleteObjects call
                 batch = [{"Key": k} for k in rests[i : i + 1000]]
