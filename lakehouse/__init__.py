@@ -1,7 +1,9 @@
-"""Ratatouille's lakehouse library: storage, bronze ingest, snapshots, catalog, DuckDB."""
+"""Ratatouille's lakehouse library: storage, ingest, snapshots, catalog, DuckDB, sandboxed SQL."""
 
 from lakehouse.bronze import SchemaDrift
 from lakehouse.catalog import TableInfo
+from lakehouse.charts import ChartData, ChartSpec, suggest_chart
+from lakehouse.engine import ExportResult, QueryEngine, QueryResult
 from lakehouse.errors import (
     ConfigError,
     IngestError,
@@ -17,13 +19,18 @@ from lakehouse.settings import Settings
 from lakehouse.snapshots import Snapshot
 
 __all__ = [
+    "ChartData",
+    "ChartSpec",
     "ConfigError",
+    "ExportResult",
     "IngestError",
     "IngestResult",
     "Lakehouse",
     "LakehouseError",
     "Layer",
+    "QueryEngine",
     "QueryError",
+    "QueryResult",
     "SchemaDrift",
     "Settings",
     "Snapshot",
@@ -31,4 +38,5 @@ __all__ = [
     "TableInfo",
     "TableNotFoundError",
     "connect",
+    "suggest_chart",
 ]

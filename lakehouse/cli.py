@@ -1,4 +1,4 @@
-"""`ratatouille`: ingest files, list tables, check the setup."""
+"""`ratatouille`: ingest files, list tables, query the lake, check the setup."""
 
 import json
 import sys
@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from lakehouse.catalog import TableInfo
 from lakehouse.doctor import run_checks
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import LakehouseError, QueryError
 from lakehouse.ingest import IngestResult
 from lakehouse.lake import Lakehouse
 from lakehouse.layers import TABLE_LAYERS
@@ -138,6 +140,105 @@ def tables_cmd(layer: str | None, as_json: bool) -> None:
             f"{t.qualified_name:<{width}}  {t.rows:>12,} rows  {len(t.columns):>4} cols  "
             f"{t.size_bytes / 2**20:>9.1f} MB  {t.updated_at}"
         )
+
+
+@main.command("sql")
+@click.argument("query")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "parquet"]),
+    help="Output format (default: table on screen; from the file name with --output).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every row to this CSV or Parquet file (streamed, no row cap).",
+)
+@click.option("--max-rows", type=click.IntRange(min=1), help="Rows to show (default: row cap).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Seconds.")
+def sql_cmd(
+    query: str,
+    fmt: str | None,
+    output: Path | None,
+    max_rows: int | None,
+    time_limit: float | None,
+) -> None:
+    """Run a read-only QUERY over the lake's tables (`-` reads it from stdin).
+
+    Tables are bronze.<dataset>, silver.<table> and gold.<table>. Queries run sandboxed, as in
+    the SQL playground: one SELECT, no files or URLs, with a time limit and a row cap.
+    """
+    if query == "-":
+        query = sys.stdin.read()
+    lake = _lake(fmt == "json")
+    try:
+        if output is not None:
+            _export(lake, query, output, fmt, time_limit)
+        else:
+            _show(lake, query, fmt or "table", max_rows, time_limit)
+    except LakehouseError as e:
+        _fail(e, fmt == "json")
+        sys.exit(1)
+    finally:
+        lake.close()
+
+
+def _export(
+    lake: Lakehouse, query: str, output: Path, fmt: str | None, time_limit: float | None
+) -> None:
+    fmt = fmt or ("parquet" if output.suffix.lower() == ".parquet" else "csv")
+    if fmt not in ("csv", "parquet"):
+        raise QueryError("--output writes csv or parquet.", title=f"Cannot export {fmt}")
+    r = lake.engine.export(query, output, fmt, time_limit_s=time_limit)  # type: ignore[arg-type]
+    click.echo(
+        f"✔ {r.rows:,} rows → {r.path} ({r.bytes / 2**20:.1f} MB, {r.elapsed_s:.1f} s)", err=True
+    )
+
+
+def _show(
+    lake: Lakehouse, query: str, fmt: str, max_rows: int | None, time_limit: float | None
+) -> None:
+    if fmt == "parquet":
+        raise QueryError("Parquet goes to a file: add --output FILE.", title="No output file")
+    r = lake.query(query, max_rows=max_rows, time_limit_s=time_limit)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "ok": True,
+                    "columns": [{"name": n, "type": t} for n, t in r.columns],
+                    "rows": r.table.to_pylist(),
+                    "truncated": r.truncated,
+                    "elapsed_s": round(r.elapsed_s, 4),
+                },
+                default=str,
+            )
+        )
+        return
+    if fmt == "csv":
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(r.table, sink)
+        click.echo(sink.getvalue().to_pybytes().decode(), nl=False)
+    else:
+        click.echo(_text_table(r.table))
+    more = "; more rows exist (export them with --output)" if r.truncated else ""
+    click.echo(f"{r.rows:,} rows in {r.elapsed_s:.3f} s{more}", err=True)
+
+
+def _text_table(table: pa.Table, width: int = 40) -> str:
+    def cell(v: object) -> str:
+        text = "NULL" if v is None else str(v)
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    names = table.column_names
+    rows = [[cell(v) for v in row.values()] for row in table.to_pylist()]
+    widths = [max([len(n), *(len(r[i]) for r in rows)]) for i, n in enumerate(names)]
+    lines = ["  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True))]
+    lines.append("  ".join("─" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
 
 
 @main.command("doctor")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import duckdb
 
-from lakehouse import catalog, duck, snapshots
+from lakehouse import catalog, charts, duck, snapshots
 from lakehouse.bronze import Mode
 from lakehouse.catalog import TableInfo
+from lakehouse.charts import ChartData, ChartSpec
 from lakehouse.duck import parquet_scan
+from lakehouse.engine import ExportResult, QueryEngine, QueryResult
 from lakehouse.errors import QueryError
 from lakehouse.ingest import IngestResult, Progress, ingest
 from lakehouse.layers import TABLE_LAYERS, Layer, quote_ident
@@ -29,6 +31,7 @@ class Lakehouse:
     def __init__(self, settings: Settings | None = None, storage: Storage | None = None) -> None:
         self.settings = settings or Settings()
         self.storage = storage or open_storage(self.settings)
+        self._engine: QueryEngine | None = None
 
     # -- bronze ---------------------------------------------------------------------------
     def ingest(
@@ -122,6 +125,41 @@ class Lakehouse:
             raise QueryError(str(e), title="DuckDB could not run this query") from e
         finally:
             con.close()
+
+    # -- untrusted queries ----------------------------------------------------------------
+    @property
+    def engine(self) -> QueryEngine:
+        """The worker pool for untrusted SQL, started on first use."""
+        if self._engine is None:
+            self._engine = QueryEngine(self.settings)
+        return self._engine
+
+    def query(
+        self, sql: str, *, max_rows: int | None = None, time_limit_s: float | None = None
+    ) -> QueryResult:
+        """Run untrusted SQL (a user's): read-only, guarded, limited, in a worker process."""
+        return self.engine.query(sql, max_rows=max_rows, time_limit_s=time_limit_s)
+
+    def export(
+        self, sql: str, path: Path | str, fmt: Literal["csv", "parquet"] | None = None
+    ) -> ExportResult:
+        """Every row of untrusted SQL streamed to a CSV or Parquet file."""
+        return self.engine.export(sql, path, fmt)
+
+    def chart(self, sql: str, spec: ChartSpec) -> ChartData:
+        """Aggregate untrusted SQL for a chart in DuckDB: at most 5,000 marks come back."""
+        return charts.chart(self.engine, sql, spec)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def __enter__(self) -> Lakehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def connect(settings: Settings | None = None, **overrides: object) -> Lakehouse:

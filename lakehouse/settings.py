@@ -1,10 +1,12 @@
 """The one place that reads the environment: `RATATOUILLE_*` variables and `.env`."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+QUERY_LAYERS = ("silver", "gold", "bronze")
 
 
 class Settings(BaseSettings):
@@ -62,6 +64,53 @@ class Settings(BaseSettings):
     duckdb_threads: int | None = Field(
         None, ge=1, description="DuckDB worker threads; empty means one per core."
     )
+    s3_query_access_key: str | None = Field(
+        None,
+        description="Read-only S3 access key for untrusted (playground) queries; "
+        "empty means the lake's own key.",
+    )
+    s3_query_secret_key: SecretStr | None = Field(
+        None, description="Secret for `s3_query_access_key`."
+    )
+    query_layers: Annotated[tuple[str, ...], NoDecode] = Field(
+        QUERY_LAYERS,
+        description="Layers untrusted queries may read, comma-separated.",
+    )
+    query_workers: int = Field(
+        2, ge=1, le=64, description="Worker processes running untrusted queries side by side."
+    )
+    query_time_limit_s: float = Field(
+        30.0, gt=0, description="Seconds an untrusted query may run before it is stopped."
+    )
+    query_export_time_limit_s: float = Field(
+        3600.0, gt=0, description="Seconds a full-result export (CSV/Parquet) may run."
+    )
+    query_memory_limit: str = Field(
+        "2GB", description="DuckDB memory limit of each query worker; beyond it queries spill."
+    )
+    query_temp_limit: str = Field(
+        "20GB", description="Spill space each query worker may use under `state_dir`."
+    )
+    query_threads: int | None = Field(
+        None, ge=1, description="DuckDB threads per query worker; empty means one per core."
+    )
+    query_row_cap: int = Field(
+        10_000, ge=1, description="Rows an untrusted query returns (the rest is flagged)."
+    )
+
+    @field_validator("query_layers", mode="before")
+    @classmethod
+    def _split_layers(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [v.strip().lower() for v in value.split(",") if v.strip()]
+        if isinstance(value, list | tuple):
+            unknown = sorted(set(value) - set(QUERY_LAYERS))
+            if unknown or not value:
+                raise ValueError(
+                    f"expected a comma-separated subset of {','.join(QUERY_LAYERS)}, "
+                    f"got {unknown or 'nothing'}"
+                )
+        return value
 
 
 def endpoint_problem(endpoint: str | None) -> str | None:

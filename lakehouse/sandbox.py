@@ -1,0 +1,220 @@
+"""The locked DuckDB connection untrusted queries run on, inside a query worker process.
+
+Second line of defence after the statement guard: the connection can read the query layers'
+files and nothing else (`allowed_directories` is set before `enable_external_access=false`,
+then `lock_configuration`), it cannot load or install extensions, and Python objects are not
+visible to it. On S3 it holds the read-only query credentials when they are configured.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from lakehouse import catalog, duck
+from lakehouse.errors import QueryError
+from lakehouse.layers import Layer, quote_ident, quote_literal
+from lakehouse.settings import Settings
+from lakehouse.storage import open_storage
+
+ExportFormat = Literal["csv", "parquet"]
+BATCH_ROWS = 65_536
+
+
+def query_settings(settings: Settings) -> Settings:
+    """The settings a worker runs with: the read-only S3 key instead of the lake's, if set."""
+    if settings.s3_query_access_key and settings.s3_query_secret_key:
+        return settings.model_copy(
+            update={
+                "s3_access_key": settings.s3_query_access_key,
+                "s3_secret_key": settings.s3_query_secret_key,
+            }
+        )
+    return settings
+
+
+@dataclass(frozen=True)
+class Rows:
+    table: pa.Table
+    columns: list[tuple[str, str]]
+    truncated: bool
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class Exported:
+    rows: int
+    bytes: int
+    elapsed_s: float
+
+
+class Sandbox:
+    """One locked in-memory DuckDB with a view per table of the query layers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = query_settings(settings)
+        self.layers = tuple(Layer(x) for x in settings.query_layers)
+        self.storage = open_storage(self.settings)
+        self.spill = self.settings.state_dir.resolve() / "query_tmp" / uuid.uuid4().hex[:12]
+        self.spill.mkdir(parents=True, exist_ok=True)
+        self.con = self._connect()
+        self._views: dict[tuple[str, str], str] = {}
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        s = self.settings
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "python_enable_replacements": False,  # no scans of the worker's Python variables
+            "memory_limit": s.query_memory_limit,
+            "temp_directory": str(self.spill),
+            "max_temp_directory_size": s.query_temp_limit,
+        }
+        if s.query_threads or s.duckdb_threads:
+            config["threads"] = s.query_threads or s.duckdb_threads or 1
+        con = duckdb.connect(":memory:", config=config)
+        con.execute("SET enable_progress_bar_print = false")
+        if s.storage == "s3":
+            duck.load_extension(con, "httpfs")
+            con.execute(duck.s3_secret_sql(s))
+        for layer in self.layers:
+            con.execute(f"CREATE SCHEMA {layer.value}")
+        roots = [self.storage.uri(f"{layer.value}/_").removesuffix("_") for layer in self.layers]
+        # Order matters: allowed_directories cannot be set once external access is off.
+        con.execute(f"SET allowed_directories = [{', '.join(map(quote_literal, roots))}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        return con
+
+    def refresh_views(self) -> None:
+        """Point each view at its table's current snapshot; views of deleted tables go."""
+        seen: dict[tuple[str, str], str] = {}
+        for layer in self.layers:
+            for t in catalog.list_tables(self.storage, layer):
+                seen[(t.layer, t.name)] = t.scan_sql
+        for key in self._views.keys() - seen.keys():
+            self.con.execute(f"DROP VIEW IF EXISTS {key[0]}.{quote_ident(key[1])}")
+            del self._views[key]
+        for key, scan in seen.items():
+            if self._views.get(key) != scan:
+                self.con.execute(
+                    f"CREATE OR REPLACE VIEW {key[0]}.{quote_ident(key[1])} AS SELECT * FROM {scan}"
+                )
+                self._views[key] = scan
+
+    @contextmanager
+    def _time_limit(self, seconds: float) -> Iterator[None]:
+        timer = threading.Timer(seconds, self.con.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        except duckdb.InterruptException as e:
+            raise QueryError(
+                f"The query ran for more than {seconds:g} s and was stopped. Filter, aggregate "
+                "or add a LIMIT; the limit is RATATOUILLE_QUERY_TIME_LIMIT_S.",
+                title="Time limit reached",
+            ) from e
+        except duckdb.Error as e:
+            raise translate(e, self.settings) from e
+        finally:
+            timer.cancel()
+
+    def run(self, sql: str, max_rows: int, time_limit_s: float) -> Rows:
+        """The first max_rows rows; `truncated` says whether there were more."""
+        self.refresh_views()
+        start = time.perf_counter()
+        with self._time_limit(time_limit_s):
+            cur = self.con.execute(sql)
+            columns = [(d[0], str(d[1])) for d in cur.description or []]
+            reader = cur.to_arrow_reader(min(BATCH_ROWS, max_rows + 1))
+            batches, rows = [], 0
+            for batch in reader:
+                batches.append(batch)
+                rows += batch.num_rows
+                if rows > max_rows:
+                    break
+            table = pa.Table.from_batches(batches, schema=reader.schema)
+        self.con.execute("SELECT 1")  # drops the rest of a streaming result
+        return Rows(table.slice(0, max_rows), columns, rows > max_rows, time.perf_counter() - start)
+
+    def export(self, sql: str, path: Path, fmt: ExportFormat, time_limit_s: float) -> Exported:
+        """Stream the whole result to path (written beside it, then renamed into place)."""
+        self.refresh_views()
+        start = time.perf_counter()
+        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+        rows = 0
+        try:
+            with self._time_limit(time_limit_s):
+                if fmt == "csv":
+                    sql = self._flat(sql)
+                reader = self.con.execute(sql).to_arrow_reader(BATCH_ROWS)
+                writer: pacsv.CSVWriter | pq.ParquetWriter
+                if fmt == "csv":
+                    writer = pacsv.CSVWriter(tmp, reader.schema)
+                else:
+                    writer = pq.ParquetWriter(tmp, reader.schema, compression="zstd")
+                with writer:
+                    for batch in reader:
+                        writer.write_batch(batch)
+                        rows += batch.num_rows
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return Exported(rows, path.stat().st_size, time.perf_counter() - start)
+
+    def _flat(self, sql: str) -> str:
+        """CSV has no nested values: lists, structs and maps become their text form."""
+        cur = self.con.execute(f"SELECT * FROM ({sql}) LIMIT 0")
+        nested = [
+            d[0]
+            for d in cur.description or []
+            if str(d[1]).endswith("]") or str(d[1]).startswith(("STRUCT", "MAP", "UNION"))
+        ]
+        if not nested:
+            return sql
+        casts = ", ".join(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in nested)
+        return f"SELECT * REPLACE ({casts}) FROM ({sql})"
+
+    def close(self) -> None:
+        self.con.close()
+        shutil.rmtree(self.spill, ignore_errors=True)
+
+
+def translate(e: duckdb.Error, settings: Settings) -> QueryError:
+    """DuckDB's exception as a QueryError with a title a person can act on."""
+    text = str(e)
+    first = " ".join(text.split("\n\nLINE")[0].split())
+    for prefix in ("Catalog Error: ", "Binder Error: ", "Parser Error: ", "Conversion Error: "):
+        first = first.removeprefix(prefix)
+    if isinstance(e, duckdb.OutOfMemoryException):
+        return QueryError(
+            f"The query needed more than {settings.query_memory_limit} of memory and "
+            f"{settings.query_temp_limit} of spill space. Filter or aggregate earlier, or raise "
+            "RATATOUILLE_QUERY_MEMORY_LIMIT / RATATOUILLE_QUERY_TEMP_LIMIT.",
+            title="Out of memory",
+        )
+    if isinstance(e, duckdb.PermissionException):
+        return QueryError(
+            "Queries here can read the lake's tables only, not files, URLs or settings.",
+            title="Access denied",
+        )
+    if isinstance(e, duckdb.CatalogException):
+        return QueryError(first, title="Unknown table or column")
+    if isinstance(e, duckdb.ParserException):
+        return QueryError(first, title="Syntax error")
+    if isinstance(e, duckdb.IOException | duckdb.HTTPException):
+        return QueryError(first, title="Could not read the lake")
+    return QueryError(first, title="The query failed")
