@@ -11,6 +11,7 @@ This is the first line; the worker process and its locked configuration are the 
 
 import json
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -55,28 +56,36 @@ class CheckedQuery:
 
 def check_query(sql: str, layers: tuple[str, ...] = LAKE_SCHEMAS) -> CheckedQuery:
     """Return the query if it may run on the sandbox; QueryError saying why not otherwise."""
-    con = duckdb.connect(":memory:", config={"enable_external_access": False})
-    try:
-        statements = _statements(con, sql)
-        if len(statements) != 1:
-            raise QueryError(
-                f"Run one statement at a time (found {len(statements)}).",
-                title="Only one statement is allowed",
-            )
-        stmt = statements[0]
-        body = _EXPLAIN.sub("", stmt.query, count=1)
-        explain = body != stmt.query
-        kind = con.extract_statements(body)[0].type if explain else stmt.type
-        if kind != duckdb.StatementType.SELECT:
-            raise QueryError(
-                f"Only SELECT (and EXPLAIN of a SELECT) may run here, not {kind.name}.",
-                title="This statement is not allowed",
-            )
-        tree = _serialize(con, body)
-    finally:
-        con.close()
+    con = _parser()
+    statements = _statements(con, sql)
+    if len(statements) != 1:
+        raise QueryError(
+            f"Run one statement at a time (found {len(statements)}).",
+            title="Only one statement is allowed",
+        )
+    stmt = statements[0]
+    body = _EXPLAIN.sub("", stmt.query, count=1)
+    explain = body != stmt.query
+    kind = con.extract_statements(body)[0].type if explain else stmt.type
+    if kind != duckdb.StatementType.SELECT:
+        raise QueryError(
+            f"Only SELECT (and EXPLAIN of a SELECT) may run here, not {kind.name}.",
+            title="This statement is not allowed",
+        )
+    tree = _serialize(con, body)
     _walk_checks(tree, layers)
     return CheckedQuery(stmt.query.strip().rstrip(";"), explain)
+
+
+_local = threading.local()
+
+
+def _parser() -> duckdb.DuckDBPyConnection:
+    """A connection per thread that only parses (a new one costs ~9 ms, a query ~0.5 ms)."""
+    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
+    if con is None:
+        con = _local.con = duckdb.connect(":memory:", config={"enable_external_access": False})
+    return con
 
 
 def _statements(con: duckdb.DuckDBPyConnection, sql: str) -> list[Any]:

@@ -8,6 +8,7 @@ visible to it. On S3 it holds the read-only query credentials when they are conf
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -121,13 +122,17 @@ class Sandbox:
         timer.start()
         try:
             yield
-        except duckdb.InterruptException as e:
-            raise QueryError(
-                f"The query ran for more than {seconds:g} s and was stopped. Filter, aggregate "
-                "or add a LIMIT; the limit is RATATOUILLE_QUERY_TIME_LIMIT_S.",
-                title="Time limit reached",
-            ) from e
-        except duckdb.Error as e:
+        except (duckdb.Error, pa.ArrowException, OSError) as e:
+            # Errors met while streaming arrive through Arrow (as OSError or ArrowException),
+            # as text with DuckDB's prefix; other OSErrors are about the export file.
+            if isinstance(e, OSError) and not _DUCKDB_MESSAGE.match(str(e)):
+                raise QueryError(str(e), title="Could not write the export") from e
+            if isinstance(e, duckdb.InterruptException) or str(e).startswith("INTERRUPT"):
+                raise QueryError(
+                    f"The query ran for more than {seconds:g} s and was stopped. Filter, "
+                    "aggregate or add a LIMIT; the limit is RATATOUILLE_QUERY_TIME_LIMIT_S.",
+                    title="Time limit reached",
+                ) from e
             raise translate(e, self.settings) from e
         finally:
             timer.cancel()
@@ -193,28 +198,42 @@ class Sandbox:
         shutil.rmtree(self.spill, ignore_errors=True)
 
 
-def translate(e: duckdb.Error, settings: Settings) -> QueryError:
+_DUCKDB_MESSAGE = re.compile(r"^[A-Z][A-Za-z ]* Error: ")
+_PREFIXES = {
+    "Out of Memory Error": duckdb.OutOfMemoryException,
+    "Permission Error": duckdb.PermissionException,
+    "Catalog Error": duckdb.CatalogException,
+    "Parser Error": duckdb.ParserException,
+    "IO Error": duckdb.IOException,
+    "HTTP Error": duckdb.HTTPException,
+}
+
+
+def translate(e: Exception, settings: Settings) -> QueryError:
     """DuckDB's exception as a QueryError with a title a person can act on."""
     text = str(e)
+    kind = type(e)
+    if not isinstance(e, duckdb.Error):
+        kind = next((k for p, k in _PREFIXES.items() if text.startswith(p)), kind)
     first = " ".join(text.split("\n\nLINE")[0].split())
     for prefix in ("Catalog Error: ", "Binder Error: ", "Parser Error: ", "Conversion Error: "):
         first = first.removeprefix(prefix)
-    if isinstance(e, duckdb.OutOfMemoryException):
+    if issubclass(kind, duckdb.OutOfMemoryException):
         return QueryError(
             f"The query needed more than {settings.query_memory_limit} of memory and "
             f"{settings.query_temp_limit} of spill space. Filter or aggregate earlier, or raise "
             "RATATOUILLE_QUERY_MEMORY_LIMIT / RATATOUILLE_QUERY_TEMP_LIMIT.",
             title="Out of memory",
         )
-    if isinstance(e, duckdb.PermissionException):
+    if issubclass(kind, duckdb.PermissionException):
         return QueryError(
             "Queries here can read the lake's tables only, not files, URLs or settings.",
             title="Access denied",
         )
-    if isinstance(e, duckdb.CatalogException):
+    if issubclass(kind, duckdb.CatalogException):
         return QueryError(first, title="Unknown table or column")
-    if isinstance(e, duckdb.ParserException):
+    if issubclass(kind, duckdb.ParserException):
         return QueryError(first, title="Syntax error")
-    if isinstance(e, duckdb.IOException | duckdb.HTTPException):
+    if issubclass(kind, duckdb.IOException | duckdb.HTTPException):
         return QueryError(first, title="Could not read the lake")
     return QueryError(first, title="The query failed")

@@ -28,76 +28,76 @@ def test_explain_of_a_select_passes() -> None:
     assert not check_query("SELECT 1").explain
 
 
-@pytest.mark.parametrize(
-    ("sql", "title"),
-    [
-        # local files and URLs, by function and by replacement scan
-        ("SELECT * FROM read_csv('/etc/passwd')", "Function not allowed"),
-        ("SELECT * FROM read_text('/etc/passwd')", "Function not allowed"),
-        ("SELECT * FROM read_blob('/etc/shadow')", "Function not allowed"),
-        ("SELECT * FROM glob('/etc/*')", "Function not allowed"),
-        ("SELECT * FROM parquet_metadata('/etc/x.parquet')", "Function not allowed"),
-        ("SELECT * FROM '/etc/passwd'", "Table not allowed"),
-        ("SELECT * FROM 'https://example.com/x.csv'", "Table not allowed"),
-        (
-            "SELECT * FROM read_parquet('s3://gold/../bronze/x/data.parquet')",
-            "Function not allowed",
-        ),
-        ("SELECT * FROM 's3://other-bucket/x.parquet'", "Table not allowed"),
-        ("SELECT * FROM sniff_csv('/etc/passwd')", "Function not allowed"),
-        # the instance: secrets, settings, logging, nested SQL
-        ("SELECT * FROM duckdb_secrets()", "Function not allowed"),
-        ("SELECT * FROM duckdb_settings()", "Function not allowed"),
-        ("SELECT * FROM enable_logging(storage='file')", "Function not allowed"),
-        ("SELECT enable_profiling()", "Function not allowed"),
-        ("SELECT * FROM query('COPY (SELECT 1) TO ''/tmp/x''')", "Function not allowed"),
-        ("SELECT * FROM query_table('gold.sales')", "Function not allowed"),
-        ("SELECT json_execute_serialized_sql('{}')", "Function not allowed"),
-        ("SELECT getenv('RATATOUILLE_S3_SECRET_KEY')", "Function not allowed"),
-        ("SELECT current_setting('s3_secret_access_key')", "Function not allowed"),
-        (
-            "SELECT * FROM gold.sales WHERE x IN (SELECT * FROM query('SELECT 1'))",
-            "Function not allowed",
-        ),
-        ("SELECT * FROM pragma_database_list()", "Function not allowed"),
-        # other catalogs and unqualified names
-        ("SELECT * FROM other.main.t", "Table not allowed"),
-        ("SELECT * FROM main.t", "Table not allowed"),
-        ("SELECT * FROM sales", "Table not allowed"),
-        ("SELECT * FROM information_schema.tables", "Table not allowed"),
-        # statements that are not a SELECT
-        ("COPY (SELECT 1) TO '/tmp/x.csv'", "This statement is not allowed"),
-        ("EXPORT DATABASE '/tmp/x'", "This statement is not allowed"),
-        ("ATTACH '/tmp/x.db' AS x", "This statement is not allowed"),
-        ("DETACH x", "This statement is not allowed"),
-        ("INSTALL httpfs", "This statement is not allowed"),
-        ("LOAD httpfs", "This statement is not allowed"),
-        ("SET threads = 1", "This statement is not allowed"),
-        ("RESET threads", "This statement is not allowed"),
-        ("PRAGMA enable_profiling", "This statement is not allowed"),
-        ("PRAGMA version", "Function not allowed"),  # DuckDB rewrites it to pragma_version()
-        (
-            "CREATE SECRET s (TYPE s3, ENDPOINT 'evil:9000', SCOPE 's3://gold')",
-            "This statement is not allowed",
-        ),
-        ("DROP SECRET lake", "This statement is not allowed"),
-        ("CREATE OR REPLACE VIEW gold.sales AS SELECT 1", "This statement is not allowed"),
-        ("DROP VIEW gold.sales", "This statement is not allowed"),
-        ("CREATE TABLE t AS SELECT 1", "This statement is not allowed"),
-        ("INSERT INTO gold.sales VALUES (1)", "This statement is not allowed"),
-        ("DELETE FROM gold.sales", "This statement is not allowed"),
-        ("CHECKPOINT", "This statement is not allowed"),
-        ("EXPLAIN COPY (SELECT 1) TO '/tmp/x'", "This statement is not allowed"),
-        # more or less than one statement
-        ("SELECT 1; DROP VIEW gold.sales", "Only one statement is allowed"),
-        ("SELECT 1; SELECT 2", "Only one statement is allowed"),
-        ("", "Nothing to run"),
-        ("   ", "Nothing to run"),
-        ("SELEC 1", "Syntax error"),
-    ],
-)
+# Each row is a way out of the sandbox seen in DuckDB 1.5.5 or a statement that writes.
+REFUSED = [
+    # local files and URLs, by function and by replacement scan
+    ("SELECT * FROM read_csv('/etc/passwd')", "Function not allowed"),
+    ("SELECT * FROM read_text('/etc/passwd')", "Function not allowed"),
+    ("SELECT * FROM read_blob('/etc/shadow')", "Function not allowed"),
+    ("SELECT * FROM glob('/etc/*')", "Function not allowed"),
+    ("SELECT * FROM parquet_metadata('/etc/x.parquet')", "Function not allowed"),
+    ("SELECT * FROM '/etc/passwd'", "Table not allowed"),
+    ("SELECT * FROM 'https://example.com/x.csv'", "Table not allowed"),
+    (
+        "SELECT * FROM read_parquet('s3://gold/../bronze/x/data.parquet')",
+        "Function not allowed",
+    ),
+    ("SELECT * FROM 's3://other-bucket/x.parquet'", "Table not allowed"),
+    ("SELECT * FROM sniff_csv('/etc/passwd')", "Function not allowed"),
+    # the instance: secrets, settings, logging, nested SQL
+    ("SELECT * FROM duckdb_secrets()", "Function not allowed"),
+    ("SELECT * FROM duckdb_settings()", "Function not allowed"),
+    ("SELECT * FROM enable_logging(storage='file')", "Function not allowed"),
+    ("SELECT enable_profiling()", "Function not allowed"),
+    ("SELECT * FROM query('COPY (SELECT 1) TO ''/tmp/x''')", "Function not allowed"),
+    ("SELECT * FROM query_table('gold.sales')", "Function not allowed"),
+    ("SELECT json_execute_serialized_sql('{}')", "Function not allowed"),
+    ("SELECT getenv('RATATOUILLE_S3_SECRET_KEY')", "Function not allowed"),
+    ("SELECT current_setting('s3_secret_access_key')", "Function not allowed"),
+    (
+        "SELECT * FROM gold.sales WHERE x IN (SELECT * FROM query('SELECT 1'))",
+        "Function not allowed",
+    ),
+    ("SELECT * FROM pragma_database_list()", "Function not allowed"),
+    # other catalogs and unqualified names
+    ("SELECT * FROM other.main.t", "Table not allowed"),
+    ("SELECT * FROM main.t", "Table not allowed"),
+    ("SELECT * FROM sales", "Table not allowed"),
+    ("SELECT * FROM information_schema.tables", "Table not allowed"),
+    # statements that are not a SELECT
+    ("COPY (SELECT 1) TO '/tmp/x.csv'", "This statement is not allowed"),
+    ("EXPORT DATABASE '/tmp/x'", "This statement is not allowed"),
+    ("ATTACH '/tmp/x.db' AS x", "This statement is not allowed"),
+    ("DETACH x", "This statement is not allowed"),
+    ("INSTALL httpfs", "This statement is not allowed"),
+    ("LOAD httpfs", "This statement is not allowed"),
+    ("SET threads = 1", "This statement is not allowed"),
+    ("RESET threads", "This statement is not allowed"),
+    ("PRAGMA enable_profiling", "This statement is not allowed"),
+    ("PRAGMA version", "Function not allowed"),  # DuckDB rewrites it to pragma_version()
+    (
+        "CREATE SECRET s (TYPE s3, ENDPOINT 'evil:9000', SCOPE 's3://gold')",
+        "This statement is not allowed",
+    ),
+    ("DROP SECRET lake", "This statement is not allowed"),
+    ("CREATE OR REPLACE VIEW gold.sales AS SELECT 1", "This statement is not allowed"),
+    ("DROP VIEW gold.sales", "This statement is not allowed"),
+    ("CREATE TABLE t AS SELECT 1", "This statement is not allowed"),
+    ("INSERT INTO gold.sales VALUES (1)", "This statement is not allowed"),
+    ("DELETE FROM gold.sales", "This statement is not allowed"),
+    ("CHECKPOINT", "This statement is not allowed"),
+    ("EXPLAIN COPY (SELECT 1) TO '/tmp/x'", "This statement is not allowed"),
+    # more or less than one statement
+    ("SELECT 1; DROP VIEW gold.sales", "Only one statement is allowed"),
+    ("SELECT 1; SELECT 2", "Only one statement is allowed"),
+    ("", "Nothing to run"),
+    ("   ", "Nothing to run"),
+    ("SELEC 1", "Syntax error"),
+]
+
+
+@pytest.mark.parametrize(("sql", "title"), REFUSED)
 def test_everything_else_is_refused_with_a_reason(sql: str, title: str) -> None:
-    """Each row is a way out of the sandbox seen in DuckDB 1.5.5 or a statement that writes."""
     with pytest.raises(QueryError) as err:
         check_query(sql)
     assert err.value.title == title
