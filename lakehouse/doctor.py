@@ -106,7 +106,7 @@ def _fix(settings: Settings, layer: Layer) -> str:
 def _httpfs(settings: Settings, storage: Storage) -> str:
     """Load httpfs offline and, on S3, read a probe object through it as queries will."""
     where = f"loaded offline from {duck.extension_path('httpfs').parent}"
-    con = duck.connect(settings.model_copy(update={"storage": "local"}))
+    con = duck.connect(settings.replace(storage="local"))
     try:
         duck.load_extension(con, "httpfs")
         if settings.storage != "s3":

@@ -165,7 +165,7 @@ class Lakehouse:
 def connect(settings: Settings | None = None, **overrides: object) -> Lakehouse:
     """`lake = connect()` in a notebook: the same lake the pipelines and the app use."""
     if overrides:
-        settings = (settings or Settings()).model_copy(update=overrides)
+        settings = (settings or Settings()).replace(**overrides)
     return Lakehouse(settings)
 
 

@@ -37,11 +37,9 @@ BATCH_ROWS = 65_536
 def query_settings(settings: Settings) -> Settings:
     """The settings a worker runs with: the read-only S3 key instead of the lake's, if set."""
     if settings.s3_query_access_key and settings.s3_query_secret_key:
-        return settings.model_copy(
-            update={
-                "s3_access_key": settings.s3_query_access_key,
-                "s3_secret_key": settings.s3_query_secret_key,
-            }
+        return settings.replace(
+            s3_access_key=settings.s3_query_access_key,
+            s3_secret_key=settings.s3_query_secret_key,
         )
     return settings
 

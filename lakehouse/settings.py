@@ -98,6 +98,10 @@ class Settings(BaseSettings):
         10_000, ge=1, description="Rows an untrusted query returns (the rest is flagged)."
     )
 
+    def replace(self, **changes: object) -> "Settings":
+        """A validated copy with changes (`model_copy(update=...)` skips validation)."""
+        return type(self).model_validate({**dict(self), **changes})
+
     @field_validator("query_layers", mode="before")
     @classmethod
     def _split_layers(cls, value: object) -> object:

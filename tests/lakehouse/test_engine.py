@@ -15,7 +15,7 @@ from lakehouse import Lakehouse, QueryError, Settings
 
 
 def make_lake(settings: Settings, **overrides: object) -> Lakehouse:
-    lake = Lakehouse(settings.model_copy(update=overrides))
+    lake = Lakehouse(settings.replace(**overrides))
     lake.publish("gold", "sales", "SELECT range AS id, range % 3 AS region FROM range(25000)")
     return lake
 

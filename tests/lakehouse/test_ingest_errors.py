@@ -300,7 +300,7 @@ def test_error_message_has_no_sql(lake: Lakehouse, tmp_path: Path, name: str, da
 
 @pytest.fixture
 def small_lake(lake: Lakehouse) -> Lakehouse:
-    return Lakehouse(lake.settings.model_copy(update={"max_ingest_mb": 1}), lake.storage)
+    return Lakehouse(lake.settings.replace(max_ingest_mb=1), lake.storage)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["path", "stream"])

@@ -45,7 +45,7 @@ def test_failing_sql_keeps_previous_snapshot(lake: Lakehouse) -> None:
 
 
 def test_retention_keeps_last_n_and_as_of(lake: Lakehouse) -> None:
-    lake = Lakehouse(lake.settings.model_copy(update={"snapshots_grace_s": 0}), lake.storage)
+    lake = Lakehouse(lake.settings.replace(snapshots_grace_s=0), lake.storage)
     keep = lake.settings.snapshots_keep
     snaps = [lake.publish("silver", "r", version_table(v)) for v in range(keep + 3)]
     hist = lake.history("silver", "r")
