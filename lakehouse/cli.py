@@ -3,6 +3,7 @@
 import json
 import sys
 from dataclasses import asdict
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +214,7 @@ def _show(
                     "truncated": r.truncated,
                     "elapsed_s": round(r.elapsed_s, 4),
                 },
-                default=str,
+                default=_json_value,
             )
         )
         return
@@ -225,6 +226,15 @@ def _show(
         click.echo(_text_table(r.table))
     more = "; more rows exist (export them with --output)" if r.truncated else ""
     click.echo(f"{r.rows:,} rows in {r.elapsed_s:.3f} s{more}", err=True)
+
+
+def _json_value(v: object) -> object:
+    """JSON for what Arrow hands back: decimals (and HUGEINT) as numbers, the rest as text."""
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, bytes):
+        return v.hex()
+    return str(v)
 
 
 def _text_table(table: pa.Table, width: int = 40) -> str:

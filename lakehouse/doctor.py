@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import duckdb
 from pydantic import ValidationError
 
-from lakehouse import duck
+from lakehouse import catalog, duck
 from lakehouse.errors import LakehouseError
-from lakehouse.layers import Layer
+from lakehouse.layers import Layer, quote_ident
 from lakehouse.settings import Settings, endpoint_problem
 from lakehouse.storage import Storage, open_storage
 
@@ -82,7 +82,34 @@ def run_checks(load: Callable[[], Settings] | None = None) -> list[Check]:
             "check RATATOUILLE_S3_USE_SSL, RATATOUILLE_S3_URL_STYLE and RATATOUILLE_S3_REGION.",
         )
     )
+    checks.append(
+        _run(
+            "query sandbox",
+            lambda: _sandbox(settings),
+            "Check RATATOUILLE_QUERY_* and, on S3, that RATATOUILLE_S3_QUERY_ACCESS_KEY may "
+            "read (only read) the layer buckets.",
+        )
+    )
     return checks
+
+
+def _sandbox(settings: Settings) -> str:
+    """Start a query worker and read every table through it, as the playground will."""
+    from lakehouse.engine import QueryEngine
+
+    tables = [
+        t for t in catalog.list_tables(open_storage(settings)) if t.layer in settings.query_layers
+    ]
+    with QueryEngine(settings.replace(query_workers=1)) as engine:
+        for t in tables:
+            engine.query(f"SELECT * FROM {t.layer}.{quote_ident(t.name)} LIMIT 1")
+    detail = f"a worker read {len(tables)} table(s) of {', '.join(settings.query_layers)}"
+    if settings.storage == "s3" and not settings.s3_query_access_key:
+        detail += (
+            "; it uses the lake's own key — set RATATOUILLE_S3_QUERY_ACCESS_KEY/SECRET_KEY "
+            "to a read-only key"
+        )
+    return detail
 
 
 def _probe(storage: Storage, layer: Layer) -> str:

@@ -11,11 +11,14 @@ import pytest
 RATATOUILLE = str(Path(sys.executable).with_name("ratatouille"))
 
 
-def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], env: dict[str, str], cwd: Path, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [RATATOUILLE, *args],
         env={**os.environ, **env},
         cwd=cwd,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,
@@ -105,3 +108,56 @@ def test_doctor_s3(tmp_path, s3_env, s3_server) -> None:
     }
     r = run(["doctor"], ro, tmp_path)
     assert r.returncode == 1 and "may write" in r.stdout
+
+
+def test_sql_prints_tables_json_and_exports(tmp_path, env) -> None:
+    (tmp_path / "a.csv").write_text("k,v\nx,1\ny,2\nx,3\n")
+    assert run(["ingest", "a.csv"], env, tmp_path).returncode == 0
+    q = "SELECT k, sum(v) AS total FROM bronze.a GROUP BY k ORDER BY k"
+    r = run(["sql", q], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].split() == ["k", "total"]
+    assert r.stdout.splitlines()[2].split() == ["x", "4"]
+    assert "2 rows" in r.stderr
+
+    out = json.loads(run(["sql", q, "--format", "json"], env, tmp_path).stdout)
+    assert out["rows"] == [{"k": "x", "total": 4}, {"k": "y", "total": 2}]
+    assert out["columns"][1] == {"name": "total", "type": "HUGEINT"}
+    assert out["truncated"] is False
+
+    capped = json.loads(
+        run(
+            ["sql", "SELECT * FROM bronze.a", "--format", "json", "--max-rows", "2"], env, tmp_path
+        ).stdout
+    )
+    assert (len(capped["rows"]), capped["truncated"]) == (2, True)
+
+    r = run(["sql", "-", "-o", "all.csv"], env, tmp_path, stdin="SELECT * FROM bronze.a")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "all.csv").read_text().splitlines() == ['"k","v"', '"x",1', '"y",2', '"x",3']
+
+
+@pytest.mark.parametrize(
+    ("args", "title"),
+    [
+        (["sql", "COPY (SELECT 1) TO 'x.csv'"], "This statement is not allowed"),
+        (["sql", "SELECT * FROM read_text('/etc/passwd')"], "Function not allowed"),
+        (["sql", "SELECT * FROM gold.nothing"], "Unknown table or column"),
+        (["sql", "SELECT 1", "--format", "parquet"], "No output file"),
+        (
+            ["sql", "SELECT sum(range) FROM range(1e11::BIGINT)", "--time-limit", "0.5"],
+            "Time limit reached",
+        ),
+    ],
+)
+def test_sql_refusals_exit_non_zero_with_title_and_message(tmp_path, env, args, title) -> None:
+    r = run(args, env, tmp_path)
+    assert r.returncode == 1
+    assert title in r.stderr and r.stdout == ""
+    as_json = (
+        json.loads(run([*args, "--format", "json"], env, tmp_path).stdout)
+        if ("--format" not in args)
+        else None
+    )
+    if as_json is not None:
+        assert (as_json["ok"], as_json["title"]) == (False, title)
