@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,6 +27,8 @@ Mark = Literal["bar", "line", "area", "point", "heatmap", "histogram"]
 Aggregate = Literal["count", "sum", "avg", "min", "max", "median", "count_distinct"]
 Grain = Literal["second", "minute", "hour", "day", "week", "month", "quarter", "year"]
 Kind = Literal["temporal", "quantitative", "nominal"]
+MARKS: tuple[Mark, ...] = get_args(Mark)
+AGGREGATES: tuple[Aggregate, ...] = get_args(Aggregate)
 MAX_MARKS = 5_000
 HEATMAP_BINS = 50
 GRAINS: dict[Grain, float] = {
@@ -64,6 +66,16 @@ class ChartSpec:
     time_grain: Grain | Literal["auto"] = "auto"  # for a temporal x
     bins: int | None = None  # for a numeric x: histograms default to 30, heatmaps to 50
     top_n: int = 10  # color groups drawn; the rest merge into "other"
+
+    def __post_init__(self) -> None:
+        if self.mark not in MARKS:
+            raise QueryError(f"Unknown chart {self.mark!r}; pick one of {', '.join(MARKS)}.")
+        if self.aggregate not in AGGREGATES:
+            raise QueryError(f"Unknown aggregate {self.aggregate!r}.", title="Cannot draw this")
+        if self.time_grain != "auto" and self.time_grain not in GRAINS:
+            raise QueryError(f"Unknown time grain {self.time_grain!r}.", title="Cannot draw this")
+        if not 1 <= self.top_n <= 100 or (self.bins is not None and not 1 <= self.bins <= 1000):
+            raise QueryError("top_n must be 1-100 and bins 1-1000.", title="Cannot draw this")
 
 
 @dataclass(frozen=True)

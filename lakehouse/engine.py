@@ -25,10 +25,12 @@ from typing import Any
 import pyarrow as pa
 from pydantic import SecretStr
 
-from lakehouse.errors import QueryError
-from lakehouse.guard import check_query
+from lakehouse import catalog
+from lakehouse.errors import LakehouseError, QueryError
+from lakehouse.guard import CheckedQuery, TableNotAllowed, check_query
 from lakehouse.sandbox import ExportFormat
 from lakehouse.settings import Settings
+from lakehouse.storage import open_storage
 
 # After the time limit the worker interrupts the query itself; this is how long it gets to
 # answer before it is killed.
@@ -261,11 +263,31 @@ class QueryEngine:
         self.close()
 
     # -- queries --------------------------------------------------------------------------
+    def _check(self, sql: str) -> CheckedQuery:
+        try:
+            return check_query(sql, self.settings.query_layers)
+        except TableNotAllowed as e:
+            name = e.table.lower()
+            if "." in name or "/" in name:
+                raise
+            try:
+                tables = catalog.list_tables(open_storage(self.settings))
+            except LakehouseError:
+                raise e from None
+            hints = [
+                t.qualified_name
+                for t in tables
+                if t.name.lower() == name and t.layer in self.settings.query_layers
+            ]
+            if not hints:
+                raise
+            raise QueryError(f"{e.msg} Did you mean {' or '.join(hints)}?", title=e.title) from e
+
     def query(
         self, sql: str, *, max_rows: int | None = None, time_limit_s: float | None = None
     ) -> QueryResult:
         """The first `max_rows` (default: the row cap) rows of an untrusted query."""
-        checked = check_query(sql, self.settings.query_layers)
+        checked = self._check(sql)
         cap = max_rows or self.settings.query_row_cap
         limit = time_limit_s or self.settings.query_time_limit_s
         header, body = self._call(
@@ -297,7 +319,7 @@ class QueryEngine:
             raise QueryError(f"Export as csv or parquet, not {fmt!r}.", title="Unknown format")
         if not path.parent.is_dir():
             raise QueryError(f"{path.parent} is not a folder.", title="Cannot write the export")
-        checked = check_query(sql, self.settings.query_layers)
+        checked = self._check(sql)
         if checked.explain:
             raise QueryError("Export a SELECT, not an EXPLAIN.", title="Nothing to export")
         limit = time_limit_s or self.settings.query_export_time_limit_s

@@ -48,6 +48,14 @@ _DENIED_PREFIXES = ("disable_", "enable_", "pragma_", "duckdb_")
 _EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALYZE)?\s+", re.IGNORECASE)
 
 
+class TableNotAllowed(QueryError):
+    default_title = "Table not allowed"
+
+    def __init__(self, msg: str, table: str) -> None:
+        super().__init__(msg)
+        self.table = table  # as written, without a schema when it had none
+
+
 @dataclass(frozen=True)
 class CheckedQuery:
     sql: str  # the single statement, without a trailing semicolon
@@ -151,9 +159,9 @@ def _check_table(n: dict[str, Any], layers: tuple[str, ...], ctes: set[str]) -> 
     ):
         return
     shown = f"{schema}.{table}" if schema else table
-    raise QueryError(
+    raise TableNotAllowed(
         f"{shown!r} is not a table of the lake. Query tables as "
         f"{' / '.join(f'{la}.<table>' for la in layers)}; files, URLs and other databases "
         "cannot be read here.",
-        title="Table not allowed",
+        table=shown,
     )

@@ -102,6 +102,10 @@ def test_chart_input_errors_are_clear(lake) -> None:
         lake.chart(Q, ChartSpec("bar", "region", "product", "sum"))
     with pytest.raises(QueryError, match="needs a y column"):
         lake.chart(Q, ChartSpec("line", "ts", aggregate="avg"))
+    with pytest.raises(QueryError, match="Unknown chart 'pie'"):
+        ChartSpec("pie", "region")  # type: ignore[arg-type]
+    with pytest.raises(QueryError, match="top_n"):
+        ChartSpec("bar", "region", top_n=0)
     with pytest.raises(QueryError, match="not allowed"):  # the wrapped query is guarded too
         lake.chart("SELECT * FROM read_csv('/etc/passwd')", ChartSpec("bar", "a"))
 

@@ -62,6 +62,13 @@ def test_unknown_tables_get_a_clear_error(qlake) -> None:
     assert "salez" in err.value.msg and "sales" in err.value.msg
 
 
+def test_an_unqualified_table_gets_a_hint(qlake) -> None:
+    with pytest.raises(QueryError) as err:
+        qlake.query("SELECT * FROM Sales")
+    assert err.value.title == "Table not allowed"
+    assert err.value.msg.endswith("Did you mean gold.sales?")
+
+
 @pytest.mark.parametrize("layers", ["gold", "gold,silver"])
 def test_only_the_configured_layers_are_readable(settings, tmp_path, layers) -> None:
     (tmp_path / "raw.csv").write_text("a\n1\n")
