@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 APP_PORT ?= 8501
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt bench-ingest clean
+.PHONY: help install run test lint fmt bench-ingest bench-query clean
 
 help: ## Show this menu
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,7 +47,10 @@ fmt: $(VENV)/.installed-dev ## Format and auto-fix
 	$(BIN)/ruff check --fix .
 
 bench-ingest: $(VENV)/.installed-dev ## Benchmark ingest of TPC-H SF1 lineitem vs raw DuckDB and pandas
-	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python -m benchmarks.bench_ingest
+
+bench-query: $(VENV)/.installed-dev ## Benchmark untrusted SQL on TPC-H SF1 vs raw DuckDB, local and S3
+	$(BIN)/python -m benchmarks.bench_query
 
 clean: ## Remove the venv and caches (the lake stays)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -14,7 +14,6 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -25,6 +24,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from benchmarks import machine
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"  # gitignored: the CSVs and per-run scratch folders
@@ -271,22 +272,11 @@ def render_table(results: dict[str, Sample]) -> str:
 
 
 def machine_info(csv: Path) -> dict[str, Any]:
-    def version(pkg: str) -> str:
-        try:
-            return importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            return "missing"
-
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return {
-        "cpu_count": os.cpu_count(),
-        "memory_gib": round(mem / 2**30, 1),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        **{pkg: version(pkg) for pkg in ("duckdb", "pandas", "pyarrow", "ratatouille")},
-        "csv": str(csv.relative_to(HERE.parent)),
-        "csv_mb": round(csv.stat().st_size / 2**20, 1),
-    }
+    return machine.machine_info(
+        ("duckdb", "pandas", "pyarrow", "ratatouille"),
+        csv=str(csv.relative_to(HERE.parent)),
+        csv_mb=round(csv.stat().st_size / 2**20, 1),
+    )
 
 
 def write_results(

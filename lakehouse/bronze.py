@@ -92,17 +92,25 @@ def batch_prefix(dataset: str, batch_id: str) -> str:
     return f"{Layer.BRONZE.value}/{dataset}/batch={batch_id}/"
 
 
+# A manifest never changes once written (a batch is replaced by new batches, never edited),
+# so each is read once per process. Keyed by URI: tests run many lakes in one process.
+_MANIFESTS: dict[str, "BatchManifest"] = {}
+
+
 def all_batches(storage: Storage, dataset: str) -> list[BatchManifest]:
     """Every committed batch of a dataset, oldest first (batches without manifest are ignored)."""
     out = []
     for folder in storage.list_dirs(f"{Layer.BRONZE.value}/{dataset}/"):
         if not folder.startswith("batch="):
             continue
-        try:
-            raw = storage.get_bytes(batch_prefix(dataset, folder.removeprefix("batch=")) + MANIFEST)
-        except ObjectNotFound:  # being written, or left by a crash: not part of the dataset
-            continue
-        out.append(BatchManifest.from_json(raw))
+        key = batch_prefix(dataset, folder.removeprefix("batch=")) + MANIFEST
+        if (manifest := _MANIFESTS.get(storage.uri(key))) is None:
+            try:
+                manifest = BatchManifest.from_json(storage.get_bytes(key))
+            except ObjectNotFound:  # being written, or left by a crash: not part of the dataset
+                continue
+            _MANIFESTS[storage.uri(key)] = manifest
+        out.append(manifest)
     return sorted(out, key=lambda m: m.batch_id)
 
 

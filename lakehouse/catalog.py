@@ -1,10 +1,12 @@
 """What is in the lake, from manifests and pointers only (no data is scanned)."""
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from lakehouse import bronze, duck, snapshots
-from lakehouse.errors import TableNotFoundError
-from lakehouse.layers import TABLE_LAYERS, Layer
+from lakehouse.errors import LakehouseError, TableNotFoundError
+from lakehouse.layers import TABLE_LAYERS, Layer, check_table_name
 from lakehouse.storage import Storage
 
 
@@ -69,13 +71,39 @@ def table_info(storage: Storage, layer: Layer | str, name: str) -> TableInfo:
 
 
 def list_tables(storage: Storage, layer: Layer | str | None = None) -> list[TableInfo]:
-    """Tables of one layer or all table layers, by layer then name."""
+    """Tables of one layer or all table layers, by layer then name.
+
+    Reads go out side by side: on S3 each is a round trip, and the query engine lists the
+    catalog before every query so that views follow new snapshots.
+    """
     layers = [Layer(layer)] if layer else list(TABLE_LAYERS)
-    out = []
-    for lay in layers:
-        for name in storage.list_dirs(f"{lay.value}/"):
-            try:
-                out.append(table_info(storage, lay, name))
-            except TableNotFoundError:  # a folder with nothing committed yet
-                continue
-    return out
+    pool = _pool()
+    names = pool.map(lambda lay: [(lay, n) for n in storage.list_dirs(f"{lay.value}/")], layers)
+    found = pool.map(lambda ln: _info_or_none(storage, *ln), [x for ns in names for x in ns])
+    return [t for t in found if t is not None]
+
+
+def find_tables(
+    storage: Storage, wanted: list[tuple[str, str]]
+) -> dict[tuple[str, str], TableInfo | None]:
+    """(layer, name) → its TableInfo, or None where there is no such table; read side by side."""
+
+    def one(key: tuple[str, str]) -> TableInfo | None:
+        try:
+            return _info_or_none(storage, Layer(key[0]), check_table_name(key[1]))
+        except LakehouseError:  # not a valid layer or name, so not a table
+            return None
+
+    return dict(zip(wanted, _pool().map(one, wanted), strict=True))
+
+
+def _info_or_none(storage: Storage, layer: Layer, name: str) -> TableInfo | None:
+    try:
+        return table_info(storage, layer, name)
+    except TableNotFoundError:  # a folder with nothing committed yet
+        return None
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(8, thread_name_prefix="catalog")

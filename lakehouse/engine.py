@@ -291,7 +291,14 @@ class QueryEngine:
         cap = max_rows or self.settings.query_row_cap
         limit = time_limit_s or self.settings.query_time_limit_s
         header, body = self._call(
-            {"op": "query", "sql": checked.sql, "max_rows": cap, "time_limit_s": limit}, limit
+            {
+                "op": "query",
+                "sql": checked.sql,
+                "tables": checked.tables,
+                "max_rows": cap,
+                "time_limit_s": limit,
+            },
+            limit,
         )
         assert body is not None
         table = pa.ipc.open_stream(body).read_all()
@@ -327,6 +334,7 @@ class QueryEngine:
             {
                 "op": "export",
                 "sql": checked.sql,
+                "tables": checked.tables,
                 "path": str(path),
                 "format": fmt,
                 "time_limit_s": limit,

@@ -60,6 +60,7 @@ class TableNotAllowed(QueryError):
 class CheckedQuery:
     sql: str  # the single statement, without a trailing semicolon
     explain: bool
+    tables: tuple[tuple[str, str], ...] = ()  # (layer, table) it reads, lower case
 
 
 def check_query(sql: str, layers: tuple[str, ...] = LAKE_SCHEMAS) -> CheckedQuery:
@@ -81,8 +82,8 @@ def check_query(sql: str, layers: tuple[str, ...] = LAKE_SCHEMAS) -> CheckedQuer
             title="This statement is not allowed",
         )
     tree = _serialize(con, body)
-    _walk_checks(tree, layers)
-    return CheckedQuery(stmt.query.strip().rstrip(";"), explain)
+    tables = _walk_checks(tree, layers)
+    return CheckedQuery(stmt.query.strip().rstrip(";"), explain, tuple(sorted(tables)))
 
 
 _local = threading.local()
@@ -114,28 +115,31 @@ def _serialize(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
     return tree
 
 
-def _nodes(node: Any) -> Iterator[dict[str, Any]]:
+def iter_nodes(node: Any) -> Iterator[dict[str, Any]]:
+    """Every object in a json_serialize_sql tree, depth first."""
     if isinstance(node, dict):
         yield node
         for value in node.values():
-            yield from _nodes(value)
+            yield from iter_nodes(value)
     elif isinstance(node, list):
         for value in node:
-            yield from _nodes(value)
+            yield from iter_nodes(value)
 
 
-def _walk_checks(tree: Any, layers: tuple[str, ...]) -> None:
-    nodes = list(_nodes(tree))
+def _walk_checks(tree: Any, layers: tuple[str, ...]) -> set[tuple[str, str]]:
+    nodes = list(iter_nodes(tree))
     ctes = {
         entry["key"].lower()
         for n in nodes
         if isinstance(n.get("cte_map"), dict)
         for entry in n["cte_map"].get("map", [])
     }
+    tables = set()
     for n in nodes:
         kind = n.get("type")
         if kind == "BASE_TABLE":
-            _check_table(n, layers, ctes)
+            if lake_table := _check_table(n, layers, ctes):
+                tables.add(lake_table)
         elif kind == "TABLE_FUNCTION":
             name = str(n.get("function", {}).get("function_name", "")).lower()
             if name not in ALLOWED_TABLE_FUNCTIONS:
@@ -148,16 +152,20 @@ def _walk_checks(tree: Any, layers: tuple[str, ...]) -> None:
             name = str(n.get("function_name", "")).lower()
             if name in DENIED_FUNCTIONS or name.startswith(_DENIED_PREFIXES):
                 raise QueryError(f"{name}() is not available here.", title="Function not allowed")
+    return tables
 
 
-def _check_table(n: dict[str, Any], layers: tuple[str, ...], ctes: set[str]) -> None:
+def _check_table(
+    n: dict[str, Any], layers: tuple[str, ...], ctes: set[str]
+) -> tuple[str, str] | None:
+    """(layer, table) for a lake table, None for a CTE; TableNotAllowed for anything else."""
     schema, table = str(n.get("schema_name", "")), str(n.get("table_name", ""))
     if n.get("catalog_name"):
         schema = ""  # lake.gold.x: other catalogs are never attached in the sandbox
-    if (schema.lower() in layers and not n.get("catalog_name")) or (
-        not schema and table.lower() in ctes
-    ):
-        return
+    if schema.lower() in layers and not n.get("catalog_name"):
+        return schema.lower(), table.lower()
+    if not schema and table.lower() in ctes:
+        return None
     shown = f"{schema}.{table}" if schema else table
     raise TableNotAllowed(
         f"{shown!r} is not a table of the lake. Query tables as "

@@ -57,6 +57,11 @@ def _watch_parent(parent: int) -> None:
     os._exit(0)
 
 
+def _tables(req: dict[str, Any]) -> list[tuple[str, str]] | None:
+    tables = req.get("tables")
+    return None if tables is None else [(layer, name) for layer, name in tables]
+
+
 def main() -> None:
     # The protocol owns the real stdout; anything else printed goes to stderr.
     out = os.fdopen(os.dup(1), "wb")
@@ -84,7 +89,7 @@ def main() -> None:
         req = json.loads(frame)
         try:
             if req["op"] == "query":
-                rows = sandbox.run(req["sql"], req["max_rows"], req["time_limit_s"])
+                rows = sandbox.run(req["sql"], req["max_rows"], req["time_limit_s"], _tables(req))
                 header = {
                     "ok": True,
                     "columns": rows.columns,
@@ -94,7 +99,7 @@ def main() -> None:
                 write_message(out, header, arrow_bytes(rows.table))
             elif req["op"] == "export":
                 done = sandbox.export(
-                    req["sql"], Path(req["path"]), req["format"], req["time_limit_s"]
+                    req["sql"], Path(req["path"]), req["format"], req["time_limit_s"], _tables(req)
                 )
                 write_message(
                     out,

@@ -116,3 +116,11 @@ def test_a_checked_query_runs_on_the_lake(lake, tmp_path) -> None:
         {"region": "north", "t": 7},
         {"region": "south", "t": 3},
     ]
+
+
+def test_the_guard_reports_the_lake_tables_a_query_reads() -> None:
+    q = check_query(
+        "WITH s AS (SELECT * FROM Gold.Sales) SELECT * FROM s JOIN bronze.raw USING (id) "
+        "WHERE id IN (SELECT id FROM silver.keep)"
+    )
+    assert q.tables == (("bronze", "raw"), ("gold", "sales"), ("silver", "keep"))
