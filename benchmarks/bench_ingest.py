@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ from benchmarks import machine
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"  # gitignored: the CSVs and per-run scratch folders
-RESULTS = HERE / "results"  # gitignored
 BASELINE = "duckdb"
 METHODS = {
     "ingest": "(a) ratatouille ingest",
@@ -282,15 +280,13 @@ def machine_info(csv: Path) -> dict[str, Any]:
 def write_results(
     args: argparse.Namespace, info: dict[str, Any], all_samples: list[Sample], table: str
 ) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"ingest-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
     settings = {"sf": args.sf, "repeat": args.repeat, "stat": args.stat}
-    payload = {"settings": settings, "machine": info, "samples": [asdict(s) for s in all_samples]}
-    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
-    machine = "\n".join(f"- {k}: {v}" for k, v in info.items())
-    title = f"# Ingest benchmark: TPC-H SF{args.sf:g} lineitem ({args.stat} of {args.repeat})"
-    stem.with_suffix(".md").write_text(f"{title}\n\n{table}\n\n## Machine\n\n{machine}\n")
-    return stem
+    return machine.write_results(
+        "ingest",
+        f"Ingest benchmark: TPC-H SF{args.sf:g} lineitem ({args.stat} of {args.repeat})",
+        {"settings": settings, "machine": info, "samples": [asdict(s) for s in all_samples]},
+        table,
+    )
 
 
 # -- main ----------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from pydantic import SecretStr
 
 from benchmarks import machine
 from lakehouse import Lakehouse, QueryResult, Settings, catalog, duck, snapshots
-from lakehouse.guard import check_query, iter_nodes
+from lakehouse.guard import check_query, cte_names, iter_nodes
 from lakehouse.layers import quote_ident
 from lakehouse.sandbox import duckdb_config, query_settings
 from lakehouse.storage import open_storage
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DATA = HERE / "data"  # gitignored: the generated lake and per-run scratch folders
-RESULTS = HERE / "results"  # gitignored
 TABLES = ("customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier")
 LAYERS = ("bronze", "silver", "gold", "landing")
 ANSWER_ROWS = 1_000_000  # max_rows for TPC-H answers: the largest (Q16) has 18,314 rows at SF1
@@ -248,12 +247,7 @@ def to_gold(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     if tree.get("error"):
         raise ValueError(tree.get("error_message"))
     nodes = list(iter_nodes(tree))
-    ctes = {
-        entry["key"].lower()
-        for n in nodes
-        if isinstance(n.get("cte_map"), dict)
-        for entry in n["cte_map"].get("map", [])
-    }
+    ctes = cte_names(nodes)
     for n in nodes:
         name = str(n.get("table_name", "")).lower()
         if n.get("type") == "BASE_TABLE" and not n.get("schema_name") and name not in ctes:
@@ -429,7 +423,7 @@ class Overhead:
 
     storage: str
     guard_ms: float  # check_query in the calling process
-    catalog_ms: float  # the catalog reads Sandbox.refresh_views does before every query
+    catalog_ms: float  # the pointer reads Sandbox.refresh_views does for the query's tables
     one_table_ms: float  # reading one table's snapshot pointer (gold.lineitem)
     wall_minus_worker_ms: float  # engine wall - the worker's own execute + fetch
 
@@ -437,16 +431,14 @@ class Overhead:
 def measure_overhead(
     storage: str, settings: Settings, queries: dict[int, str], timings: list[QueryTiming]
 ) -> Overhead:
-    guard = []
+    guard, read = [], []
     for sql in queries.values():
         check_query(sql)
         guard.append(timed(functools.partial(check_query, sql))[0])
+        read.append(list(check_query(sql).tables))
     s = query_settings(settings)
     store = open_storage(s)
-    cat = [
-        timed(lambda: [catalog.list_tables(store, layer) for layer in s.query_layers])[0]
-        for _ in range(10)
-    ]
+    cat = [timed(functools.partial(catalog.find_tables, store, tables))[0] for tables in read]
     one = [timed(lambda: snapshots.current(store, "gold", "lineitem"))[0] for _ in range(10)]
     gap = [e - w for t in timings for e, w in zip(t.engine_s, t.worker_s, strict=True)]
     ms = [median(x) * 1e3 for x in (guard, cat, one, gap)]
@@ -654,15 +646,13 @@ def machine_info(sf: float) -> dict[str, Any]:
 def write_results(
     args: argparse.Namespace, info: dict[str, Any], payload: dict[str, Any], table: str
 ) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"query-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
     settings = {"sf": args.sf, "repeat": args.repeat, "storage": args.storage}
-    full = {"settings": settings, "machine": info, **payload}
-    stem.with_suffix(".json").write_text(json.dumps(full, indent=2) + "\n")
-    machine = "\n".join(f"- {k}: {v}" for k, v in info.items())
-    title = f"# Query benchmark: TPC-H SF{args.sf:g} (median of {args.repeat})"
-    stem.with_suffix(".md").write_text(f"{title}\n\n{table}\n\n## Machine\n\n{machine}\n")
-    return stem
+    return machine.write_results(
+        "query",
+        f"Query benchmark: TPC-H SF{args.sf:g} (median of {args.repeat})",
+        {"settings": settings, "machine": info, **payload},
+        table,
+    )
 
 
 # -- main ----------------------------------------------------------------------------------

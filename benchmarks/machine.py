@@ -1,9 +1,14 @@
 """What a benchmark ran on, recorded beside its numbers."""
 
 import importlib.metadata
+import json
 import os
 import platform
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine_info(packages: tuple[str, ...], **extra: Any) -> dict[str, Any]:
@@ -22,3 +27,13 @@ def machine_info(packages: tuple[str, ...], **extra: Any) -> dict[str, Any]:
         **{pkg: version(pkg) for pkg in packages},
         **extra,
     }
+
+
+def write_results(kind: str, title: str, payload: dict[str, Any], table: str) -> Path:
+    """`results/<kind>-<time>.json` (everything) and `.md` (the table and the machine)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"{kind}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
+    machine = "\n".join(f"- {k}: {v}" for k, v in payload["machine"].items())
+    stem.with_suffix(".md").write_text(f"# {title}\n\n{table}\n\n## Machine\n\n{machine}\n")
+    return stem

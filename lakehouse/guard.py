@@ -126,14 +126,19 @@ def iter_nodes(node: Any) -> Iterator[dict[str, Any]]:
             yield from iter_nodes(value)
 
 
-def _walk_checks(tree: Any, layers: tuple[str, ...]) -> set[tuple[str, str]]:
-    nodes = list(iter_nodes(tree))
-    ctes = {
+def cte_names(nodes: list[dict[str, Any]]) -> set[str]:
+    """Names the query's WITH clauses define (lower case), at any depth."""
+    return {
         entry["key"].lower()
         for n in nodes
         if isinstance(n.get("cte_map"), dict)
         for entry in n["cte_map"].get("map", [])
     }
+
+
+def _walk_checks(tree: Any, layers: tuple[str, ...]) -> set[tuple[str, str]]:
+    nodes = list(iter_nodes(tree))
+    ctes = cte_names(nodes)
     tables = set()
     for n in nodes:
         kind = n.get("type")
