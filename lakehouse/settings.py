@@ -98,6 +98,36 @@ class Settings(BaseSettings):
         10_000, ge=1, description="Rows an untrusted query returns (the rest is flagged)."
     )
 
+    models_dir: Path = Field(
+        Path("pipelines/models"),
+        description="Folder of gold SQL models (`<name>.sql`), one pipeline asset each.",
+    )
+    notebook_steps_dir: Path = Field(
+        Path("notebooks/steps"),
+        description="Folder of notebooks (`<name>.ipynb`) run as pipeline steps.",
+    )
+    datasets_file: Path = Field(
+        Path("pipelines/datasets.toml"),
+        description="Per-dataset options for silver (key columns, description).",
+    )
+    sensor_interval_s: int = Field(
+        3, ge=1, description="Seconds between checks for new bronze batches and landing files."
+    )
+    landing_settle_s: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds a file in a local landing folder must stay unchanged before it is "
+        "ingested (S3 objects are complete once visible).",
+    )
+    dagster_executor: Literal["in_process", "multiprocess"] = Field(
+        "in_process",
+        description="How pipeline runs execute steps: `in_process` (fast start) or "
+        "`multiprocess` (a process per step).",
+    )
+    run_retention_days: int = Field(
+        30, ge=1, description="Days Dagster keeps runs and their event logs."
+    )
+
     def replace(self, **changes: object) -> "Settings":
         """A validated copy with changes (`model_copy(update=...)` skips validation)."""
         return type(self).model_validate({**dict(self), **changes})
