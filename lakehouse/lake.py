@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import duckdb
 
-from lakehouse import catalog, charts, duck, snapshots
+from lakehouse import catalog, charts, duck, models, silver, snapshots
 from lakehouse.bronze import Mode
 from lakehouse.catalog import TableInfo
 from lakehouse.charts import ChartData, ChartSpec
@@ -71,6 +71,29 @@ class Lakehouse:
             if con is not None:
                 con.close()
 
+    def build_silver(
+        self,
+        dataset: str,
+        run_id: str | None = None,
+        options: silver.DatasetOptions | None = None,
+    ) -> silver.SilverResult:
+        """Clean, type and deduplicate a bronze dataset into `silver.<dataset>`."""
+        if options is None:
+            options = silver.load_options(self.settings.datasets_file).get(dataset)
+        return silver.build(self.settings, self.storage, dataset, run_id, options)
+
+    def build_model(self, model: models.Model, run_id: str | None = None) -> models.ModelResult:
+        """Publish a gold SQL model's SELECT as `gold.<name>`, then run its checks."""
+        con = self.connect_duckdb()
+        try:
+            return models.build(self.settings, self.storage, con, model, run_id)
+        finally:
+            con.close()
+
+    def models(self) -> list[models.Model]:
+        """The valid gold SQL models in `models_dir` (see `models.load` for the invalid ones)."""
+        return models.load(self.settings.models_dir)[0]
+
     def snapshot(
         self, layer: Layer | str, table: str, as_of: str | datetime | None = None
     ) -> Snapshot:
@@ -115,6 +138,11 @@ class Lakehouse:
             files = self.snapshot(layer, table, as_of).files
             scan = parquet_scan([self.storage.uri(k) for k in files])
         return self.sql(f"SELECT * FROM {scan}", views=False)
+
+    def read_snapshot_head(self, snap: Snapshot, rows: int) -> pa.Table:
+        """The first rows of one snapshot (previews)."""
+        scan = parquet_scan([self.storage.uri(k) for k in snap.files])
+        return self.sql(f"SELECT * FROM {scan} LIMIT {int(rows)}", views=False)
 
     def sql(self, query: str, *, views: bool = True) -> pa.Table:
         """Run trusted SQL (pipelines, notebooks) against the lake; the result as Arrow."""

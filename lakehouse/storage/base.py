@@ -66,6 +66,10 @@ class Storage(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def move(self, src: str, dest: str) -> None:
+        """Move an object (within or across layers); `dest` appears whole or not at all."""
+        ...
+
     def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
         """Every object under `prefix`, recursively, in key order."""
         ...

@@ -81,6 +81,13 @@ class LocalStorage:
         except FileNotFoundError as e:
             raise ObjectNotFound(f"No object at {key!r}.") from e
 
+    def move(self, src: str, dest: str) -> None:
+        path = self._path(src)
+        if not path.is_file():
+            raise ObjectNotFound(f"No object at {src!r}.")
+        self.put_file(dest, path, move=True)
+        self._prune(path.parent)
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 

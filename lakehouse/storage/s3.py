@@ -110,6 +110,21 @@ class S3Storage:
             f"Download {key}", self.client.download_file, bucket, rest, str(dest), Config=_TRANSFER
         )
 
+    def move(self, src: str, dest: str) -> None:
+        if not self.exists(src):
+            raise ObjectNotFound(f"No object at {src!r}.")
+        (src_bucket, src_rest), (bucket, rest) = self._loc(src), self._loc(dest)
+        # Managed copy: multipart server-side for big objects, nothing passes through here.
+        self._call(
+            f"Copy {src} to {dest}",
+            self.client.copy,
+            {"Bucket": src_bucket, "Key": src_rest},
+            bucket,
+            rest,
+            Config=_TRANSFER,
+        )
+        self.delete([src])
+
     def exists(self, key: str) -> bool:
         bucket, rest = self._loc(key)
         try:

@@ -32,6 +32,18 @@ def test_put_file_move_consumes_the_source(storage: Storage, tmp_path) -> None:
     assert storage.get_bytes("gold/t/m.bin") == b"moved"
 
 
+def test_move_within_and_across_layers(storage: Storage) -> None:
+    storage.put_bytes("landing/in/a.csv", b"a,b\n1,2\n")
+    storage.move("landing/in/a.csv", "landing/_rejected/a.csv")
+    assert not storage.exists("landing/in/a.csv")
+    assert storage.get_bytes("landing/_rejected/a.csv") == b"a,b\n1,2\n"
+    storage.move("landing/_rejected/a.csv", "bronze/x/a.csv")
+    assert [o.key for o in storage.list_objects("landing/")] == []
+    assert storage.get_bytes("bronze/x/a.csv") == b"a,b\n1,2\n"
+    with pytest.raises(ObjectNotFound):
+        storage.move("landing/nope.csv", "landing/_rejected/nope.csv")
+
+
 def test_overwrite_replaces_whole_object(storage: Storage) -> None:
     storage.put_bytes("gold/t/_current.json", b"old-old-old")
     storage.put_bytes("gold/t/_current.json", b"new")
