@@ -1,0 +1,1 @@
+"""Assets per layer: bronze (observed), silver (cleaned), gold (SQL models, notebooks, Python)."""

@@ -1,0 +1,99 @@
+"""Silver: each bronze dataset cleaned, typed and deduplicated, with checks."""
+
+import dagster as dg
+
+from lakehouse.silver import SilverResult
+from pipelines.keys import BRONZE, SILVER, datasets
+from pipelines.metadata import snapshot_metadata
+from pipelines.resources import LakehouseResource
+
+
+def _spec(name: str, description: str) -> dg.AssetCheckSpec:
+    # Not blocking: in 1.13 a failed blocking check fails the step before its evaluation
+    # (with the offending values) is recorded, and the UI would only say "failed".
+    return dg.AssetCheckSpec(name, asset=SILVER, description=description, partitions_def=datasets)
+
+
+SILVER_CHECKS = [
+    _spec("not_empty", "The dataset has at least one row."),
+    _spec("schema_drift", "Columns added, removed or retyped since the previous snapshot."),
+    _spec("key_unique", "The declared key is unique (datasets file)."),
+    _spec("key_not_null", "The declared key is never NULL (datasets file)."),
+]
+
+
+@dg.asset(
+    key=SILVER,
+    deps=[BRONZE],
+    partitions_def=datasets,
+    check_specs=SILVER_CHECKS,
+    group_name="silver",
+    kinds={"duckdb", "parquet"},
+)
+def silver_datasets(
+    context: dg.AssetExecutionContext, lakehouse: LakehouseResource
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """A bronze dataset's batches unioned by column name, trimmed, blanks as NULL, dates
+    parsed, exact duplicates dropped: the clean table analysts start from."""
+    lake = lakehouse.lake
+    result = lake.build_silver(context.partition_key, run_id=context.run.run_id)
+    context.log.info(
+        f"silver.{context.partition_key}: {result.rows} rows from {result.input_rows} "
+        f"({result.duplicates_dropped} duplicates dropped) in {result.elapsed_s:.1f} s"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **snapshot_metadata(lake, result.snapshot),
+            "input_rows": result.input_rows,
+            "batches": result.batches,
+            "duplicates_dropped": result.duplicates_dropped,
+            "null_share": dg.MetadataValue.json(result.null_share),
+            "parsed_columns": dg.MetadataValue.json(result.parsed),
+            "elapsed_s": round(result.elapsed_s, 3),
+        },
+        check_results=silver_checks(result),
+    )
+
+
+def silver_checks(result: SilverResult) -> list[dg.AssetCheckResult]:
+    drift = result.drift
+    out = [
+        dg.AssetCheckResult(
+            check_name="not_empty",
+            passed=result.rows > 0,
+            metadata={"rows": result.rows},
+        ),
+        dg.AssetCheckResult(
+            check_name="schema_drift",
+            passed=not drift.changed,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=drift.describe(),
+            metadata={
+                "added": drift.added,
+                "removed": drift.removed,
+                "retyped": [f"{c}: {a} → {b}" for c, a, b in drift.retyped],
+            },
+        ),
+    ]
+    for name, outcome in (
+        ("key_unique", result.key_check),
+        ("key_not_null", result.not_null_check),
+    ):
+        if outcome is None:
+            out.append(
+                dg.AssetCheckResult(
+                    check_name=name,
+                    passed=True,
+                    description="No key declared for this dataset in the datasets file.",
+                )
+            )
+        else:
+            out.append(
+                dg.AssetCheckResult(
+                    check_name=name,
+                    passed=outcome.passed,
+                    description=outcome.description,
+                    metadata={"failures": outcome.failures, "sample": outcome.sample},
+                )
+            )
+    return out

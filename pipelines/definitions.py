@@ -1,0 +1,53 @@
+"""The code location: `dagster dev -m pipelines.definitions` or a code server over `defs`.
+
+Models and notebook steps are read from their folders when the code location loads; a new
+or changed file appears after a reload (the app triggers one). New *datasets* need no
+reload: they are partitions of the bronze and silver assets.
+"""
+
+import dagster as dg
+
+from lakehouse import Settings
+from pipelines.assets.bronze import bronze_datasets
+from pipelines.assets.gold import daily_orders, model_assets
+from pipelines.assets.notebooks import OUTPUT_NOTEBOOKS, notebook_assets, output_notebooks
+from pipelines.assets.silver import silver_datasets
+from pipelines.automation import automation_sensor
+from pipelines.instance import housekeeping_job, housekeeping_schedule
+from pipelines.resources import LakehouseResource
+from pipelines.schedules import model_schedules
+from pipelines.sensors import bronze_sensor, ingest_landing, landing_sensor
+
+
+def build_defs(settings: Settings | None = None) -> dg.Definitions:
+    settings = settings or Settings()
+    models = model_assets(settings)
+    executor = (
+        dg.multiprocess_executor
+        if settings.dagster_executor == "multiprocess"
+        else dg.in_process_executor
+    )
+    return dg.Definitions(
+        assets=[
+            bronze_datasets,
+            silver_datasets,
+            *models,
+            daily_orders,
+            *notebook_assets(settings),
+        ],
+        jobs=[ingest_landing, housekeeping_job],
+        sensors=[
+            bronze_sensor(settings.sensor_interval_s),
+            landing_sensor(settings.sensor_interval_s),
+            automation_sensor(max(settings.sensor_interval_s, 5)),
+        ],
+        schedules=[*model_schedules(settings), housekeeping_schedule],
+        resources={
+            "lakehouse": LakehouseResource(),
+            OUTPUT_NOTEBOOKS: output_notebooks(settings),
+        },
+        executor=executor,
+    )
+
+
+defs = build_defs()
