@@ -11,6 +11,7 @@ import click
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from lakehouse import demo
 from lakehouse.catalog import TableInfo
 from lakehouse.doctor import run_checks
 from lakehouse.errors import LakehouseError, QueryError
@@ -103,6 +104,41 @@ def ingest_cmd(files: tuple[Path, ...], dataset: str | None, mode: str, as_json:
     lake = _lake(as_json)
     ok = [_ingest_one(lake, f, dataset, mode, as_json) for f in files]
     sys.exit(0 if all(ok) else 1)
+
+
+@main.command("demo")
+@click.option("--force", is_flag=True, help="Load it again even if bronze has it already.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def demo_cmd(force: bool, as_json: bool) -> None:
+    """Seed bronze with a small, slightly dirty retail dataset to explore.
+
+    Four datasets: customers, products, orders, order_lines. Nothing happens when they are
+    there already (so `make run` can call this on every start), unless --force.
+    """
+    lake = _lake(as_json)
+    try:
+        results = demo.seed(lake, force=force, progress=None if as_json else _note)
+    except LakehouseError as e:
+        _fail(e, as_json)
+        sys.exit(1)
+    finally:
+        lake.close()
+    if as_json:
+        summaries = [_summary(r) for r in results]
+        click.echo(json.dumps({"ok": True, "seeded": bool(results), "datasets": summaries}))
+        return
+    if not results:
+        click.echo(
+            f"The demo data is already in bronze ({', '.join(demo.DATASETS)}); "
+            "--force loads it again."
+        )
+    for r in results:
+        click.secho(f"✔ {r.manifest.source_name} → bronze.{r.dataset}", fg="green", bold=True)
+        click.echo(f"  {r.rows:,} rows, {len(r.manifest.schema)} columns")
+
+
+def _note(message: str) -> None:
+    click.echo(message, err=True)
 
 
 def _lake(as_json: bool) -> Lakehouse:

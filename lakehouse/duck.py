@@ -68,7 +68,10 @@ def connect(
     if settings.duckdb_threads:
         config["threads"] = settings.duckdb_threads
     con = duckdb.connect(":memory:", config=config)
-    con.execute("SET enable_progress_bar_print = false")  # progress goes through query_progress()
+    try:  # progress goes through query_progress(), never to the terminal
+        con.execute("SET enable_progress_bar_print = false")
+    except duckdb.InvalidInputException:  # a Jupyter kernel without ipywidgets refuses it
+        pass
     wanted = set(extensions) | ({"httpfs"} if settings.storage == "s3" else set())
     for name in sorted(wanted):
         load_extension(con, name)
