@@ -36,7 +36,7 @@ run: $(VENV)/.installed ## Run the product on its embedded defaults (app on :850
 lint: $(VENV)/.installed-dev ## ruff, mypy (strict on lakehouse/), import-linter
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy lakehouse streamlit_app tests benchmarks
+	$(BIN)/mypy lakehouse pipelines streamlit_app tests benchmarks
 	$(BIN)/lint-imports
 
 test: lint ## Install dev tools and run every check and test (what CI runs)

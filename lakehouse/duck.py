@@ -1,5 +1,6 @@
 """DuckDB connections: in-memory, extensions loaded offline from their PyPI packages."""
 
+import contextlib
 import functools
 import importlib.util
 from pathlib import Path
@@ -68,10 +69,10 @@ def connect(
     if settings.duckdb_threads:
         config["threads"] = settings.duckdb_threads
     con = duckdb.connect(":memory:", config=config)
-    try:  # progress goes through query_progress(), never to the terminal
+    # Progress goes through query_progress(), never to the terminal; a Jupyter kernel
+    # without ipywidgets refuses the setting (and prints no bar anyway).
+    with contextlib.suppress(duckdb.InvalidInputException):
         con.execute("SET enable_progress_bar_print = false")
-    except duckdb.InvalidInputException:  # a Jupyter kernel without ipywidgets refuses it
-        pass
     wanted = set(extensions) | ({"httpfs"} if settings.storage == "s3" else set())
     for name in sorted(wanted):
         load_extension(con, name)

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import duckdb
 
-from lakehouse import catalog, charts, duck, models, silver, snapshots
+from lakehouse import catalog, charts, duck, guard, models, silver, snapshots
 from lakehouse.bronze import Mode
 from lakehouse.catalog import TableInfo
 from lakehouse.charts import ChartData, ChartSpec
 from lakehouse.duck import parquet_scan
 from lakehouse.engine import ExportResult, QueryEngine, QueryResult
-from lakehouse.errors import QueryError
+from lakehouse.errors import LakehouseError, QueryError
 from lakehouse.ingest import IngestResult, Progress, ingest
 from lakehouse.layers import TABLE_LAYERS, Layer, quote_ident
 from lakehouse.settings import Settings
@@ -63,13 +63,28 @@ class Lakehouse:
         data: str | pa.Table | pa.RecordBatchReader,
         run_id: str | None = None,
     ) -> Snapshot:
-        """Publish SQL (run against the lake's views) or Arrow as the table's new snapshot."""
-        con = self.connect_duckdb() if isinstance(data, str) else None
+        """Publish SQL (run against the lake's views) or Arrow as the table's new snapshot.
+
+        For SQL, the snapshot records which table snapshots it read (for freshness checks).
+        """
+        if not isinstance(data, str):
+            return snapshots.publish(self.settings, self.storage, None, layer, table, data, run_id)
+        infos = self.tables()
+        con = duck.connect(self.settings)
         try:
-            return snapshots.publish(self.settings, self.storage, con, layer, table, data, run_id)
+            self._create_views(con, infos)
+            return snapshots.publish(
+                self.settings,
+                self.storage,
+                con,
+                layer,
+                table,
+                data,
+                run_id,
+                inputs=inputs_of(data, infos),
+            )
         finally:
-            if con is not None:
-                con.close()
+            con.close()
 
     def build_silver(
         self,
@@ -84,9 +99,13 @@ class Lakehouse:
 
     def build_model(self, model: models.Model, run_id: str | None = None) -> models.ModelResult:
         """Publish a gold SQL model's SELECT as `gold.<name>`, then run its checks."""
-        con = self.connect_duckdb()
+        infos = self.tables()
+        con = duck.connect(self.settings)
         try:
-            return models.build(self.settings, self.storage, con, model, run_id)
+            self._create_views(con, infos)
+            return models.build(
+                self.settings, self.storage, con, model, run_id, inputs_of(model.select, infos)
+            )
         finally:
             con.close()
 
@@ -122,9 +141,13 @@ class Lakehouse:
 
     def refresh_views(self, con: duckdb.DuckDBPyConnection) -> None:
         """Point every view at its table's current snapshot (cheap: pointers only)."""
+        self._create_views(con, self.tables())
+
+    @staticmethod
+    def _create_views(con: duckdb.DuckDBPyConnection, tables: list[TableInfo]) -> None:
         for layer in TABLE_LAYERS:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer.value}")
-        for t in self.tables():
+        for t in tables:
             con.execute(
                 f"CREATE OR REPLACE VIEW {t.layer}.{quote_ident(t.name)} AS "
                 f"SELECT * FROM {t.scan_sql}"
@@ -188,6 +211,21 @@ class Lakehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def inputs_of(sql: str, tables: list[TableInfo]) -> dict[str, str] | None:
+    """`layer.table` → snapshot id for each lake table the SQL reads; None if it reads more
+    than lake tables (files, functions the query guard does not know) or cannot be parsed."""
+    try:
+        read = guard.check_query(sql, tuple(layer.value for layer in TABLE_LAYERS)).tables
+    except LakehouseError:
+        return None
+    by_name = {(t.layer, t.name): t for t in tables}
+    return {
+        f"{lay}.{name}": by_name[lay, name].snapshot_id
+        for lay, name in read
+        if (lay, name) in by_name
+    }
 
 
 def connect(settings: Settings | None = None, **overrides: object) -> Lakehouse:

@@ -122,13 +122,16 @@ def build(
     con: duckdb.DuckDBPyConnection,
     model: Model,
     run_id: str | None = None,
+    inputs: dict[str, str] | None = None,
 ) -> ModelResult:
     """Publish the model (on `con`, which has the lake's views), then check the new snapshot.
 
     A model that fails to run publishes nothing: the previous snapshot stays current.
     """
     started = time.monotonic()
-    snap = snapshots.publish(settings, storage, con, Layer.GOLD, model.name, model.select, run_id)
+    snap = snapshots.publish(
+        settings, storage, con, Layer.GOLD, model.name, model.select, run_id, inputs=inputs
+    )
     relation = parquet_scan([storage.uri(k) for k in snap.files])
     outcomes = [spec.run(con, relation) for spec in model.all_checks]
     return ModelResult(snap, outcomes, time.monotonic() - started)

@@ -49,6 +49,9 @@ class Snapshot:
     run_id: str | None
     restored_from: str | None = None
     format_version: int = 1
+    # The tables the snapshot was built from: `layer.table` → their snapshot (bronze: newest
+    # batch) at the time. None when unknown (Arrow input, SQL that reads more than tables).
+    inputs: dict[str, str] | None = None
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=1).encode()
@@ -83,6 +86,7 @@ def publish(
     data: str | pa.Table | pa.RecordBatchReader,
     run_id: str | None = None,
     part_size: str = PART_SIZE,
+    inputs: dict[str, str] | None = None,
 ) -> Snapshot:
     """Write `data` (SQL run on `con`, or Arrow) as a new snapshot and make it current."""
     layer = _check(layer, table)
@@ -119,6 +123,7 @@ def publish(
             int(rows),
             [(c[0], c[1]) for c in schema],
             run_id,
+            inputs,
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -143,6 +148,7 @@ def _upload(
     rows: int,
     schema: list[tuple[str, str]],
     run_id: str | None,
+    inputs: dict[str, str] | None = None,
 ) -> Snapshot:
     folder = f"{table_prefix(layer, table)}snapshot={snapshot_id}/"
     parts = sorted(staging.glob("part-*.parquet"), key=lambda p: int(p.stem.split("-")[1]))
@@ -152,7 +158,9 @@ def _upload(
         key = folder + part.name
         storage.put_file(key, part, move=True)
         files.append(key)
-    snap = Snapshot(layer.value, table, snapshot_id, files, rows, size, schema, now_iso(), run_id)
+    snap = Snapshot(
+        layer.value, table, snapshot_id, files, rows, size, schema, now_iso(), run_id, inputs=inputs
+    )
     storage.put_bytes(folder + SNAPSHOT, snap.to_json())
     storage.put_bytes(table_prefix(layer, table) + CURRENT, snap.to_json())  # the commit point
     return snap

@@ -1,19 +1,15 @@
-"""When gold follows its inputs: declarative automation, plus optional cron schedules."""
+"""When gold follows its inputs: declarative automation, a freshness backstop, and optional
+cron schedules.
+
+`eager()` requests a gold asset when an input updates. It reacts to updates as events, so
+one that lands while the asset's run is already going can be forgotten when that run ends
+(reproduced with the demo's four datasets arriving seconds apart); `pipelines.freshness`
+catches those from the lake's state.
+"""
 
 import dagster as dg
 
-# Like `eager()`, but an input update is remembered until the asset is next *requested*,
-# not until it is next *updated*: with eager(), an input that lands while the asset is
-# already running is forgotten when that run finishes, leaving gold stale until the next
-# change (reproduced when the demo's four datasets arrive seconds apart).
-GOLD_FOLLOWS_INPUTS = (
-    (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()).since(
-        dg.AutomationCondition.newly_requested()
-    )
-    & ~dg.AutomationCondition.any_deps_missing()
-    & ~dg.AutomationCondition.any_deps_in_progress()
-    & ~dg.AutomationCondition.in_progress()
-).with_label("gold follows its inputs")
+GOLD_FOLLOWS_INPUTS = dg.AutomationCondition.eager()
 
 
 def automation_sensor(interval_s: int) -> dg.AutomationConditionSensorDefinition:

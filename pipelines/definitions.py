@@ -9,10 +9,11 @@ import dagster as dg
 
 from lakehouse import Settings
 from pipelines.assets.bronze import bronze_datasets
-from pipelines.assets.gold import daily_orders, model_assets
+from pipelines.assets.gold import daily_orders, gold_inputs, model_assets
 from pipelines.assets.notebooks import OUTPUT_NOTEBOOKS, notebook_assets, output_notebooks
 from pipelines.assets.silver import silver_datasets
 from pipelines.automation import automation_sensor
+from pipelines.freshness import freshness_sensor
 from pipelines.instance import housekeeping_job, housekeeping_schedule
 from pipelines.resources import LakehouseResource
 from pipelines.schedules import model_schedules
@@ -22,24 +23,25 @@ from pipelines.sensors import bronze_sensor, ingest_landing, landing_sensor
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings()
     models = model_assets(settings)
+    notebooks = notebook_assets(settings)
+    gold = [*models, daily_orders, *notebooks]
+    automation_s = max(settings.sensor_interval_s, 5)
     executor = (
         dg.multiprocess_executor
         if settings.dagster_executor == "multiprocess"
         else dg.in_process_executor
     )
     return dg.Definitions(
-        assets=[
-            bronze_datasets,
-            silver_datasets,
-            *models,
-            daily_orders,
-            *notebook_assets(settings),
-        ],
+        assets=[bronze_datasets, silver_datasets, *gold],
         jobs=[ingest_landing, housekeeping_job],
         sensors=[
             bronze_sensor(settings.sensor_interval_s),
             landing_sensor(settings.sensor_interval_s),
-            automation_sensor(max(settings.sensor_interval_s, 5)),
+            automation_sensor(automation_s),
+            # Automation gets three of its ticks before the backstop steps in.
+            freshness_sensor(
+                gold_inputs(gold), max(settings.sensor_interval_s, 5), 3 * automation_s
+            ),
         ],
         schedules=[*model_schedules(settings), housekeeping_schedule],
         resources={

@@ -1,5 +1,7 @@
 """Bronze: what was ingested. Written by ingest (upload, landing, CLI), observed by a sensor."""
 
+from typing import Any
+
 import dagster as dg
 
 from lakehouse.bronze import BatchManifest
@@ -14,7 +16,7 @@ bronze_datasets = dg.AssetSpec(
 )
 
 
-def batch_metadata(batches: list[BatchManifest]) -> dict[str, object]:
+def batch_metadata(batches: list[BatchManifest]) -> dict[str, Any]:
     """What the sensor reports when a dataset gets a batch: from the manifests only."""
     last = batches[-1]
     return {

@@ -35,6 +35,7 @@ def model_asset(model: Model) -> dg.AssetsDefinition:
         kinds={"sql", "duckdb"},
         code_version=hashlib.sha256(model.sql.encode()).hexdigest()[:12],
         automation_condition=GOLD_FOLLOWS_INPUTS,
+        pool=f"gold_{model.name}",  # one build of a table at a time: the last one wins
         metadata={"sql": dg.MetadataValue.md(f"```sql\n{model.sql}\n```"), "path": str(model.path)},
     )
     def _model(
@@ -82,6 +83,24 @@ def broken_model_asset(file_name: str, error: ConfigError) -> dg.AssetsDefinitio
     return _broken
 
 
+def gold_inputs(assets: Sequence[dg.AssetsDefinition]) -> dict[str, tuple[tuple[str, str], ...]]:
+    """gold table → the lake tables it reads, from the asset graph's dependencies."""
+    out = {}
+    for asset in assets:
+        for key in asset.keys:
+            deps: list[tuple[str, str]] = []
+            for dep in asset.specs_by_key[key].deps:
+                layer = dep.asset_key.path[0]
+                mapping = dep.partition_mapping
+                if isinstance(mapping, dg.SpecificPartitionsPartitionMapping):
+                    deps += [(layer, p) for p in mapping.partition_keys]
+                elif layer == "gold":
+                    deps.append(("gold", dep.asset_key.path[-1]))
+            if key.path[0] == "gold" and len(key.path) == 2:
+                out[key.path[1]] = tuple(sorted(deps))
+    return out
+
+
 def model_assets(settings: Settings) -> Sequence[dg.AssetsDefinition]:
     found, errors = sql_models.load(settings.models_dir)
     good = [model_asset(m) for m in found]
@@ -94,6 +113,7 @@ def model_assets(settings: Settings) -> Sequence[dg.AssetsDefinition]:
     group_name="gold",
     kinds={"python", "duckdb"},
     automation_condition=GOLD_FOLLOWS_INPUTS,
+    pool="gold_daily_orders",
 )
 def daily_orders(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource

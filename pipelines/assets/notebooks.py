@@ -36,12 +36,13 @@ def notebook_asset(path: Path) -> dg.AssetsDefinition:
         name=name,
         key_prefix=["gold"],
         notebook_path=str(path.resolve()),
-        deps=dep_on(deps),
+        deps=dep_on(deps),  # type: ignore[arg-type]  # passed on to @asset, which takes AssetDep
         description=spec.get("description") or f"Notebook step {path.name}",
         group_name="gold",
         io_manager_key=OUTPUT_NOTEBOOKS,
         save_notebook_on_failure=True,
         metadata={"notebook": str(path)},
+        op_tags={"dagster/concurrency_key": f"gold_{name}"},  # one build at a time
     )
     return asset.map_asset_specs(
         lambda s: s.replace_attributes(automation_condition=GOLD_FOLLOWS_INPUTS)

@@ -29,6 +29,7 @@ SILVER_CHECKS = [
     check_specs=SILVER_CHECKS,
     group_name="silver",
     kinds={"duckdb", "parquet"},
+    pool="silver",  # builds run one at a time, so the last one to run saw every batch
 )
 def silver_datasets(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource

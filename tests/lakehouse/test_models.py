@@ -6,6 +6,7 @@ import pytest
 
 from lakehouse import ConfigError, Lakehouse, QueryError, TableNotFoundError, models
 from lakehouse.checks import CheckSpec
+from lakehouse.lake import inputs_of
 
 REVENUE = """-- description: Revenue per customer.
 -- key: customer_id
@@ -121,3 +122,18 @@ def test_failing_model_keeps_the_previous_snapshot(lake: Lakehouse) -> None:
 def test_check_specs() -> None:
     assert CheckSpec.parse(" unique( a , b ) ") == CheckSpec("unique", ("a", "b"))
     assert CheckSpec.parse("min_rows(10)").name == "min_rows(10)"
+
+
+def test_snapshots_record_the_inputs_they_were_built_from(lake: Lakehouse) -> None:
+    _orders(lake, "customer_id,amount\n1,10\n")
+    silver_id = lake.snapshot("silver", "orders").snapshot_id
+    built = lake.build_model(models.parse("revenue", REVENUE)).snapshot
+    assert built.inputs == {"silver.orders": silver_id}
+    assert lake.snapshot("gold", "revenue").inputs == {"silver.orders": silver_id}
+    bronze_batch = lake.table("bronze", "orders").snapshot_id
+    snap = lake.publish(
+        "gold", "t", "SELECT * FROM gold.revenue JOIN bronze.orders USING (customer_id)"
+    )
+    assert snap.inputs == {"gold.revenue": built.snapshot_id, "bronze.orders": bronze_batch}
+    assert lake.publish("gold", "u", "SELECT * FROM range(3)").inputs == {}
+    assert inputs_of("SELECT * FROM read_csv('x.csv')", lake.tables()) is None  # not only tables

@@ -101,7 +101,7 @@ def test_check_failures_are_reported(lake: Lakehouse, instance: dg.DagsterInstan
     }
     ingest(lake, "orders", "order_id,extra\n5,x\n")  # a new column: drift warns
     result = materialize(instance, [SILVER], "orders")
-    drift = [e for e in result.get_asset_check_evaluations() if e.check_name == "schema_drift"][0]
+    drift = next(e for e in result.get_asset_check_evaluations() if e.check_name == "schema_drift")
     assert not drift.passed and drift.severity == dg.AssetCheckSeverity.WARN
     assert "added extra" in (drift.description or "")
 
@@ -120,7 +120,7 @@ def test_failing_model_fails_the_run_and_keeps_the_old_snapshot(
     model.write_text("SELECT customer_id, error('amount is broken: ' || amount) FROM silver.orders")
     result = materialize(instance, [gold_key("revenue")], raise_on_error=False)
     assert not result.success
-    failure = [e for e in result.all_events if e.is_step_failure][0]
+    failure = next(e for e in result.all_events if e.is_step_failure)
     assert "amount is broken" in str(failure.step_failure_data.error)
     assert lake.snapshot("gold", "revenue").snapshot_id == before.snapshot_id
     assert lake.sql("SELECT count(*) AS n FROM gold.revenue").to_pylist() == [{"n": 2}]
@@ -132,7 +132,7 @@ def test_invalid_model_file_stays_visible_and_fails_with_its_reason(
     (lake.settings.models_dir / "oops.sql").write_text("DELETE FROM silver.orders")
     result = materialize(instance, [gold_key("oops")], raise_on_error=False)
     assert not result.success
-    failure = [e for e in result.all_events if e.is_step_failure][0]
+    failure = next(e for e in result.all_events if e.is_step_failure)
     assert "not DELETE" in str(failure.step_failure_data.error)
 
 

@@ -32,7 +32,7 @@ def test_bronze_sensor_new_dataset_new_batch_and_repeat(
     assert [req.partition_key for req in r.run_requests or []] == ["orders"]
     req = (r.run_requests or [])[0]
     assert req.asset_selection == [SILVER]
-    assert r.dynamic_partitions_requests[0].partition_keys == ["orders"]  # type: ignore[union-attr,index]
+    assert r.dynamic_partitions_requests[0].partition_keys == ["orders"]  # type: ignore[index]
     (event,) = r.asset_events
     assert isinstance(event, dg.AssetMaterialization)
     assert event.asset_key == BRONZE and event.partition == "orders"
@@ -92,7 +92,7 @@ def test_landing_job_rejects_a_bad_file_with_the_reason(lake: Lakehouse) -> None
     lake.storage.put_bytes("landing/bad.csv", b"\x00\xff\x00 nonsense" * 20)
     result = run_landing("landing/bad.csv")
     assert not result.success
-    failure = [e for e in result.all_events if e.is_step_failure][0]
+    failure = next(e for e in result.all_events if e.is_step_failure)
     assert failure.step_failure_data is not None
     assert "landing/_rejected/" in str(failure.step_failure_data.user_failure_data.metadata)  # type: ignore[union-attr]
     assert lake.storage.exists("landing/_rejected/bad.csv")
