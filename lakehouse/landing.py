@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from lakehouse.errors import IngestError, LakehouseError
 from lakehouse.ids import new_id, now_iso
 from lakehouse.ingest import IngestResult, ingest
-from lakehouse.layers import Layer, check_table_name
+from lakehouse.layers import Layer, check_table_name, dataset_name_from_filename, safe_name
 from lakehouse.settings import Settings
 from lakehouse.storage import ObjectInfo, Storage
 
@@ -76,12 +76,25 @@ def pending(
 
 
 def ingest_file(
-    settings: Settings, storage: Storage, key: str, run_id: str | None = None
+    settings: Settings,
+    storage: Storage,
+    key: str,
+    run_id: str | None = None,
+    *,
+    dataset: str | None = None,
 ) -> IngestResult:
-    """Ingest `landing/...` into bronze; remove it on success, reject it on failure."""
+    """Ingest `landing/...` into bronze; remove it on success, reject it on failure.
+
+    `dataset`, when given, must be the one the file's place names (see `dataset_for`).
+    """
     obj = LandingFile(key, 0, datetime.now(UTC))
     if not _candidate(ObjectInfo(key, 0, obj.modified)):
         raise IngestError(f"{key!r} is not a file in the landing zone.", title="Not a landing file")
+    if dataset is not None and dataset != dataset_for(obj):
+        raise IngestError(
+            f"{key!r} belongs to dataset {dataset_for(obj)!r}, not {dataset!r}.",
+            title="Wrong dataset",
+        )
     dataset = obj.dataset
     staging = settings.state_dir / "staging" / f"landing-{new_id()}"
     try:
@@ -104,6 +117,15 @@ def ingest_file(
         shutil.rmtree(staging, ignore_errors=True)
     storage.delete([key])
     return result
+
+
+def dataset_for(f: LandingFile) -> str:
+    """The dataset a landing file goes to: its folder's name, else one from its file name.
+
+    A folder name that is not a valid dataset name comes back made safe; ingest refuses the
+    file then (a folder name is the user's explicit choice, so it is not silently changed).
+    """
+    return safe_name(f.dataset, "dataset") if f.dataset else dataset_name_from_filename(f.name)
 
 
 def reject(storage: Storage, key: str, error: LakehouseError, run_id: str | None = None) -> str:

@@ -117,7 +117,16 @@ def build(
         except duckdb.Error as e:
             raise QueryError(str(e), title=f"Could not read bronze.{dataset}") from e
         sql = clean_sql(source, schema, parsed)
-        snap = snapshots.publish(settings, storage, con, Layer.SILVER, dataset, sql, run_id)
+        snap = snapshots.publish(
+            settings,
+            storage,
+            con,
+            Layer.SILVER,
+            dataset,
+            sql,
+            run_id,
+            inputs={f"{Layer.BRONZE.value}.{dataset}": batches[-1].batch_id},
+        )
         uris = [storage.uri(k) for k in snap.files]
         relation = duck.parquet_scan(uris)
         key_check = not_null = None

@@ -17,7 +17,7 @@ from pipelines.freshness import freshness_sensor
 from pipelines.instance import housekeeping_job, housekeeping_schedule
 from pipelines.resources import LakehouseResource
 from pipelines.schedules import model_schedules
-from pipelines.sensors import bronze_sensor, ingest_landing, landing_sensor
+from pipelines.sensors import bronze_sensor, landing_sensor
 
 
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
@@ -25,7 +25,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     models = model_assets(settings)
     notebooks = notebook_assets(settings)
     gold = [*models, daily_orders, *notebooks]
-    automation_s = max(settings.sensor_interval_s, 5)
+    automation_s = max(settings.sensor_interval_s, 2)
     executor = (
         dg.multiprocess_executor
         if settings.dagster_executor == "multiprocess"
@@ -33,7 +33,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     )
     return dg.Definitions(
         assets=[bronze_datasets, silver_datasets, *gold],
-        jobs=[ingest_landing, housekeeping_job],
+        jobs=[housekeeping_job],
         sensors=[
             bronze_sensor(settings.sensor_interval_s),
             landing_sensor(settings.sensor_interval_s),

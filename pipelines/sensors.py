@@ -1,18 +1,38 @@
-"""Sensors: new bronze batches → silver runs; landing files → ingest runs.
+"""Sensors: landing files and new bronze batches → silver runs.
 
-Cursors are JSON and keyed by what the lake holds (dataset → newest batch id), so a
-restarted daemon neither misses nor repeats work; run keys make a repeat request a no-op.
+Both compare the lake's state with what silver was built from, so a restarted daemon neither
+misses nor repeats work, and run keys make a repeated request a no-op.
 """
 
 import json
+from collections.abc import Set
 
 import dagster as dg
 
-from lakehouse import Lakehouse, LakehouseError, Settings, bronze, landing
+from lakehouse import Lakehouse, Settings, TableNotFoundError, bronze, landing
 from lakehouse.layers import Layer
+from lakehouse.snapshots import current
 from pipelines.assets.bronze import batch_metadata
+from pipelines.assets.silver import SilverConfig
 from pipelines.keys import BRONZE, SILVER, datasets
-from pipelines.resources import LakehouseResource
+
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+SILVER_OP = "silver__datasets"
+
+
+def silver_in_flight(instance: dg.DagsterInstance) -> set[str]:
+    """Datasets with a silver run queued or running."""
+    runs = instance.get_runs(dg.RunsFilter(statuses=IN_FLIGHT), limit=500)
+    return {
+        run.tags["dagster/partition"]
+        for run in runs
+        if SILVER in (run.asset_selection or ()) and "dagster/partition" in run.tags
+    }
 
 
 def bronze_sensor(interval_s: int) -> dg.SensorDefinition:
@@ -25,13 +45,24 @@ def bronze_sensor(interval_s: int) -> dg.SensorDefinition:
         "dataset's silver table; a new dataset becomes a new partition, no reload needed.",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        return bronze_tick(Lakehouse(Settings()), context)
+        return bronze_tick(Lakehouse(Settings()), context, silver_in_flight(context.instance))
 
     return _sensor
 
 
-def bronze_tick(lake: Lakehouse, context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+def silver_source(lake: Lakehouse, dataset: str) -> str | None:
+    """The bronze batch the current silver snapshot was built up to, if any."""
+    try:
+        inputs = current(lake.storage, Layer.SILVER, dataset).inputs or {}
+    except TableNotFoundError:
+        return None
+    return inputs.get(f"{Layer.BRONZE.value}.{dataset}")
+
+
+def bronze_tick(
+    lake: Lakehouse, context: dg.SensorEvaluationContext, busy: Set[str] = frozenset()
+) -> dg.SensorResult:
+    reported: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     known = set(context.instance.get_dynamic_partitions(datasets.name or "datasets"))
     new_partitions, requests, events = [], [], []
     for dataset in lake.storage.list_dirs(f"{Layer.BRONZE.value}/"):
@@ -41,12 +72,13 @@ def bronze_tick(lake: Lakehouse, context: dg.SensorEvaluationContext) -> dg.Sens
         newest = batches[-1].batch_id
         if dataset not in known:
             new_partitions.append(dataset)
-        if seen.get(dataset) == newest:
-            continue
-        seen[dataset] = newest
-        events.append(
-            dg.AssetMaterialization(BRONZE, partition=dataset, metadata=batch_metadata(batches))
-        )
+        if reported.get(dataset) != newest:  # each batch shows on the bronze asset once
+            reported[dataset] = newest
+            events.append(
+                dg.AssetMaterialization(BRONZE, partition=dataset, metadata=batch_metadata(batches))
+            )
+        if dataset in busy or silver_source(lake, dataset) == newest:
+            continue  # a run in flight will read it, or silver already has it
         requests.append(
             dg.RunRequest(
                 run_key=f"silver:{dataset}:{newest}",
@@ -61,65 +93,48 @@ def bronze_tick(lake: Lakehouse, context: dg.SensorEvaluationContext) -> dg.Sens
         if new_partitions
         else [],
         asset_events=events,
-        cursor=json.dumps(seen, sort_keys=True),
-        skip_reason=None if requests else "No new bronze batches.",
+        cursor=json.dumps(reported, sort_keys=True),
+        skip_reason=None if requests else "Silver has every bronze batch.",
     )
-
-
-class LandingFileConfig(dg.Config):
-    key: str
-
-
-@dg.op(description="Ingest one landing file into bronze; reject it with a report on failure.")
-def ingest_landing_file(
-    context: dg.OpExecutionContext, config: LandingFileConfig, lakehouse: LakehouseResource
-) -> None:
-    lake = lakehouse.lake
-    try:
-        result = landing.ingest_file(lake.settings, lake.storage, config.key, context.run.run_id)
-    except LakehouseError as e:
-        raise dg.Failure(
-            description=f"{e.title}: {e.msg}",
-            metadata={"file": config.key, "moved_to": "landing/_rejected/"},
-        ) from e
-    context.log.info(
-        f"{config.key} → bronze.{result.dataset}: {result.rows} rows in {result.elapsed_s:.1f} s"
-    )
-
-
-@dg.job(
-    description="Ingest a file dropped into the landing zone.",
-    tags={"ratatouille/kind": "landing"},
-)
-def ingest_landing() -> None:
-    ingest_landing_file()
 
 
 def landing_sensor(interval_s: int) -> dg.SensorDefinition:
     @dg.sensor(
         name="landing_files",
-        job=ingest_landing,
         minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Ingests each settled file in the landing zone, once.",
+        asset_selection=[SILVER],
+        description="Ingests each settled file in the landing zone once, and builds its "
+        "dataset's silver table in the same run.",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        return landing_tick(Lakehouse(Settings()))
+        known = set(context.instance.get_dynamic_partitions(datasets.name or "datasets"))
+        return landing_tick(Lakehouse(Settings()), known)
 
     return _sensor
 
 
-def landing_tick(lake: Lakehouse) -> dg.SensorResult:
+def landing_tick(lake: Lakehouse, known: Set[str] = frozenset()) -> dg.SensorResult:
     ready, settling = landing.pending(lake.storage, lake.settings.landing_settle_s)
-    requests = [
-        dg.RunRequest(
-            run_key=f.fingerprint,  # the same file is never requested twice
-            run_config=dg.RunConfig(ops={"ingest_landing_file": LandingFileConfig(key=f.key)}),
-            tags={"ratatouille/landing_file": f.key[:200]},
+    requests, new = [], set()
+    for f in ready:
+        dataset = landing.dataset_for(f)
+        if dataset not in known:
+            new.add(dataset)
+        requests.append(
+            dg.RunRequest(
+                run_key=f.fingerprint,  # the same file is never requested twice
+                partition_key=dataset,
+                asset_selection=[SILVER],
+                run_config=dg.RunConfig(ops={SILVER_OP: SilverConfig(landing_file=f.key)}),
+                tags={"ratatouille/landing_file": f.key[:200], "ratatouille/dataset": dataset},
+            )
         )
-        for f in ready
-    ]
     skip = None
     if not requests:
         skip = f"{len(settling)} file(s) still being written." if settling else "Landing is empty."
-    return dg.SensorResult(run_requests=requests, skip_reason=skip)
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[datasets.build_add_request(sorted(new))] if new else [],
+        skip_reason=skip,
+    )

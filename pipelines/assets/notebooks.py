@@ -5,21 +5,39 @@ in JupyterLab. Its metadata says what it reads and publishes:
 
     "ratatouille": {"deps": ["silver.orders"], "publishes": "product_performance",
                     "description": "..."}
+
+dagstermill (and, through it, nbformat and jsonschema) takes 1.4 s to import: it is imported
+when a notebook step runs, not whenever a run process loads the code.
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
-import dagstermill
 
 from lakehouse import Settings
 from lakehouse.layers import TABLE_LAYERS, check_table_name
 from pipelines.automation import GOLD_FOLLOWS_INPUTS
-from pipelines.keys import dep_on
+from pipelines.keys import dep_on, gold_key
 
 OUTPUT_NOTEBOOKS = "output_notebook_io_manager"
+
+
+class ExecutedNotebooks(dg.ConfigurableIOManager):
+    """Keeps each run's executed notebook (with its outputs) as `<base_dir>/<run>/<name>.ipynb`."""
+
+    base_dir: str
+
+    def handle_output(self, context: dg.OutputContext, obj: bytes) -> None:
+        path = Path(self.base_dir) / context.run_id / f"{context.asset_key.path[-1]}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(obj)
+        context.add_output_metadata({"executed_notebook": dg.MetadataValue.path(str(path))})
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        raise NotImplementedError("Notebook steps publish tables; read those, not the notebook.")
 
 
 def notebook_asset(path: Path) -> dg.AssetsDefinition:
@@ -32,21 +50,28 @@ def notebook_asset(path: Path) -> dg.AssetsDefinition:
         if layer not in {lay.value for lay in TABLE_LAYERS} or not table:
             raise ValueError(f"{path.name}: dependency {ref!r} is not `<layer>.<table>`")
         deps.append((layer, check_table_name(table)))
-    asset = dagstermill.define_dagstermill_asset(
-        name=name,
-        key_prefix=["gold"],
-        notebook_path=str(path.resolve()),
-        deps=dep_on(deps),  # type: ignore[arg-type]  # passed on to @asset, which takes AssetDep
+    notebook = str(path.resolve())
+
+    @dg.asset(
+        key=gold_key(name),
+        deps=dep_on(deps),
         description=spec.get("description") or f"Notebook step {path.name}",
         group_name="gold",
         io_manager_key=OUTPUT_NOTEBOOKS,
-        save_notebook_on_failure=True,
+        kinds={"ipynb", "duckdb"},
+        automation_condition=GOLD_FOLLOWS_INPUTS,
+        pool=f"gold_{name}",  # one build of a table at a time
         metadata={"notebook": str(path)},
-        op_tags={"dagster/concurrency_key": f"gold_{name}"},  # one build at a time
+        op_tags={"notebook_path": notebook},
     )
-    return asset.map_asset_specs(
-        lambda s: s.replace_attributes(automation_condition=GOLD_FOLLOWS_INPUTS)
-    )
+    def _notebook(context: dg.AssetExecutionContext) -> Iterator[Any]:
+        # Private to dagstermill 0.29 (pinned): the body of define_dagstermill_asset.
+        from dagstermill.asset_factory import _make_dagstermill_asset_compute_fn
+
+        run = _make_dagstermill_asset_compute_fn(name, notebook, save_notebook_on_failure=True)
+        yield from run(context.op_execution_context)
+
+    return _notebook
 
 
 def notebook_assets(settings: Settings) -> Sequence[dg.AssetsDefinition]:
@@ -55,8 +80,5 @@ def notebook_assets(settings: Settings) -> Sequence[dg.AssetsDefinition]:
     return [notebook_asset(p) for p in paths if not p.name.endswith("-checkpoint.ipynb")]
 
 
-def output_notebooks(settings: Settings) -> dagstermill.ConfigurableLocalOutputNotebookIOManager:
-    """Executed notebooks, with their outputs, kept for each run under the state folder."""
-    return dagstermill.ConfigurableLocalOutputNotebookIOManager(
-        base_dir=str((settings.state_dir / "notebook_runs").resolve())
-    )
+def output_notebooks(settings: Settings) -> ExecutedNotebooks:
+    return ExecutedNotebooks(base_dir=str((settings.state_dir / "notebook_runs").resolve()))

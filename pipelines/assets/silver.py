@@ -1,8 +1,11 @@
 """Silver: each bronze dataset cleaned, typed and deduplicated, with checks."""
 
 import dagster as dg
+from pydantic import Field
 
+from lakehouse import Lakehouse, LakehouseError, bronze, landing
 from lakehouse.silver import SilverResult
+from pipelines.assets.bronze import batch_metadata
 from pipelines.keys import BRONZE, SILVER, datasets
 from pipelines.metadata import snapshot_metadata
 from pipelines.resources import LakehouseResource
@@ -22,6 +25,14 @@ SILVER_CHECKS = [
 ]
 
 
+class SilverConfig(dg.Config):
+    landing_file: str | None = Field(
+        None,
+        description="A landing file to ingest into the dataset first (set by the landing "
+        "sensor: one run from drop to silver instead of two).",
+    )
+
+
 @dg.asset(
     key=SILVER,
     deps=[BRONZE],
@@ -32,11 +43,13 @@ SILVER_CHECKS = [
     pool="silver",  # builds run one at a time, so the last one to run saw every batch
 )
 def silver_datasets(
-    context: dg.AssetExecutionContext, lakehouse: LakehouseResource
+    context: dg.AssetExecutionContext, config: SilverConfig, lakehouse: LakehouseResource
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     """A bronze dataset's batches unioned by column name, trimmed, blanks as NULL, dates
     parsed, exact duplicates dropped: the clean table analysts start from."""
     lake = lakehouse.lake
+    if config.landing_file:
+        ingest_landing_file(context, lake, config.landing_file)
     result = lake.build_silver(context.partition_key, run_id=context.run.run_id)
     context.log.info(
         f"silver.{context.partition_key}: {result.rows} rows from {result.input_rows} "
@@ -54,6 +67,30 @@ def silver_datasets(
         },
         check_results=silver_checks(result),
     )
+
+
+def ingest_landing_file(context: dg.AssetExecutionContext, lake: Lakehouse, key: str) -> None:
+    """Ingest a landing file into this partition's dataset; a rejected file fails the run."""
+    dataset = context.partition_key
+    try:
+        result = landing.ingest_file(
+            lake.settings, lake.storage, key, context.run.run_id, dataset=dataset
+        )
+    except LakehouseError as e:
+        if not bronze.current_batches(lake.storage, dataset):  # nothing ever landed
+            context.instance.delete_dynamic_partition(datasets.name or "datasets", dataset)
+        raise dg.Failure(
+            description=f"{key} was rejected. {e.title}: {e.msg}",
+            metadata={"file": key, "moved_to": "landing/_rejected/"},
+        ) from e
+    context.log_event(
+        dg.AssetMaterialization(
+            BRONZE,
+            partition=dataset,
+            metadata=batch_metadata(bronze.current_batches(lake.storage, dataset)),
+        )
+    )
+    context.log.info(f"{key} → bronze.{dataset}: {result.rows} rows in {result.elapsed_s:.1f} s")
 
 
 def silver_checks(result: SilverResult) -> list[dg.AssetCheckResult]:

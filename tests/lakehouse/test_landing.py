@@ -87,3 +87,16 @@ def test_fingerprint_changes_with_the_file() -> None:
     a = landing.LandingFile("landing/a.csv", 10, t)
     assert a.fingerprint != landing.LandingFile("landing/a.csv", 11, t).fingerprint
     assert a.fingerprint != landing.LandingFile("landing/a.csv", 10, t + timedelta(1)).fingerprint
+
+
+def test_dataset_for_a_landing_file(lake: Lakehouse) -> None:
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    assert landing.dataset_for(landing.LandingFile("landing/Sales Q1.csv.gz", 1, t)) == "sales_q1"
+    assert landing.dataset_for(landing.LandingFile("landing/orders/x.csv", 1, t)) == "orders"
+    assert (
+        landing.dataset_for(landing.LandingFile("landing/Bad Folder/x.csv", 1, t)) == "bad_folder"
+    )
+    drop(lake, "landing/orders/x.csv", b"a\n1\n")
+    with pytest.raises(IngestError, match="belongs to dataset 'orders'"):
+        landing.ingest_file(lake.settings, lake.storage, "landing/orders/x.csv", dataset="sales")
+    assert lake.storage.exists("landing/orders/x.csv"), "a wrong request leaves the file alone"
