@@ -19,6 +19,8 @@ from pipelines.resources import LakehouseResource
 from pipelines.schedules import model_schedules
 from pipelines.sensors import bronze_sensor, landing_sensor
 
+NOTEBOOK_STEPS = "notebook_steps"
+
 
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings()
@@ -26,6 +28,11 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     notebooks = notebook_assets(settings)
     gold = [*models, daily_orders, *notebooks]
     automation_s = max(settings.sensor_interval_s, 2)
+    notebook_jobs = (
+        [dg.define_asset_job(NOTEBOOK_STEPS, selection=[k for a in notebooks for k in a.keys])]
+        if notebooks
+        else []
+    )
     executor = (
         dg.multiprocess_executor
         if settings.dagster_executor == "multiprocess"
@@ -33,7 +40,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     )
     return dg.Definitions(
         assets=[bronze_datasets, silver_datasets, *gold],
-        jobs=[housekeeping_job],
+        jobs=[housekeeping_job, *notebook_jobs],
         sensors=[
             bronze_sensor(settings.sensor_interval_s),
             landing_sensor(settings.sensor_interval_s),
@@ -50,6 +57,11 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
         },
         executor=executor,
     )
+
+
+def notebook_steps_job() -> dg.JobDefinition:
+    """Every notebook step as one job: `execute_job(reconstructable(notebook_steps_job))`."""
+    return build_defs().resolve_job_def(NOTEBOOK_STEPS)
 
 
 defs = build_defs()
