@@ -10,11 +10,12 @@ from typing import Any
 import click
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from pydantic import ValidationError
 
 from lakehouse import demo
 from lakehouse.catalog import TableInfo
 from lakehouse.doctor import run_checks
-from lakehouse.errors import LakehouseError, QueryError
+from lakehouse.errors import ConfigError, LakehouseError, QueryError
 from lakehouse.ingest import IngestResult
 from lakehouse.lake import Lakehouse
 from lakehouse.layers import TABLE_LAYERS
@@ -144,6 +145,16 @@ def _note(message: str) -> None:
 def _lake(as_json: bool) -> Lakehouse:
     try:
         return Lakehouse()
+    except ValidationError as e:
+        bad = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        _fail(
+            ConfigError(
+                f"{bad}. Fix the RATATOUILLE_* variables (see .env.example).",
+                title="Invalid settings",
+            ),
+            as_json,
+        )
+        sys.exit(2)
     except LakehouseError as e:
         _fail(e, as_json)
         sys.exit(2)

@@ -161,3 +161,15 @@ def test_sql_refusals_exit_non_zero_with_title_and_message(tmp_path, env, args, 
     )
     if as_json is not None:
         assert (as_json["ok"], as_json["title"]) == (False, title)
+
+
+def test_invalid_settings_are_an_error_not_a_traceback(monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from lakehouse.cli import main
+
+    monkeypatch.setenv("RATATOUILLE_STORAGE", "ftp")
+    result = CliRunner().invoke(main, ["tables"])
+    assert result.exit_code == 2
+    assert "Invalid settings" in result.output and "storage" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
