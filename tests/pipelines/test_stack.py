@@ -88,3 +88,19 @@ def test_file_in_landing_reaches_gold(stack: DagsterStack) -> None:
         {"region": "south", "amount": 6.0, "sales": 2},
     ]
     print(f"landing → gold: {first:.1f} s for a new dataset, {second:.1f} s for a new batch")
+
+    # A new model file appears after a code-location reload, with no restart, and builds.
+    models = stack.settings.models_dir
+    (models / "top_region.sql").write_text(
+        "SELECT region FROM gold.sales_by_region ORDER BY amount DESC LIMIT 1"
+    )
+    stack.reload()
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            top = lake.sql("SELECT * FROM gold.top_region").to_pylist()
+            break
+        except Exception:  # noqa: BLE001 - not built yet
+            assert time.monotonic() < deadline, "the new model was not built after a reload"
+            time.sleep(0.5)
+    assert top == [{"region": "north"}]
