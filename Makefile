@@ -9,7 +9,7 @@ DAGSTER_PORT ?= 3000
 DAGSTER_GRPC_PORT ?= 4266
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt bench-ingest bench-query clean
+.PHONY: help install run test lint fmt bench-ingest bench-query bench-pipeline clean
 
 help: ## Show this menu
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench-ingest: $(VENV)/.installed-dev ## Benchmark ingest of TPC-H SF1 lineitem v
 
 bench-query: $(VENV)/.installed-dev ## Benchmark untrusted SQL on TPC-H SF1 vs raw DuckDB, local and S3
 	$(BIN)/python -m benchmarks.bench_query
+
+bench-pipeline: $(VENV)/.installed-dev ## Benchmark the silver asset vs raw DuckDB, and landing → gold
+	$(BIN)/python -m benchmarks.bench_pipeline
 
 clean: ## Remove the venv and caches (the lake stays)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -84,8 +84,9 @@ def ensure_csv(sf: float) -> Path:
     started = time.perf_counter()
     # In a child: dbgen leaves the parent GBs larger, and a child's ru_maxrss starts from the
     # RSS of the parent it was forked from, which would then mask every method's own peak.
-    me = str(Path(__file__).resolve())
-    subprocess.run([sys.executable, me, "--sf", f"{sf:g}", "--generate", str(partial)], check=True)
+    # As a module from the repo root: a child run as a script could not import `benchmarks`.
+    me = ["-m", __spec__.name if __spec__ else "benchmarks.bench_ingest"]
+    subprocess.run([sys.executable, *me, "--sf", f"{sf:g}", "--generate", str(partial)], check=True)
     partial.replace(csv)
     size = csv.stat().st_size / 2**20
     print(f"  {size:,.0f} MB in {time.perf_counter() - started:.1f} s", flush=True)
@@ -199,7 +200,8 @@ def command(method: str, csv: Path, scratch: Path) -> list[str]:
             "--json",
         ]
     out = scratch / "out.parquet"
-    return [sys.executable, str(Path(__file__).resolve()), "--child", method, str(csv), str(out)]
+    module = __spec__.name if __spec__ else "benchmarks.bench_ingest"
+    return [sys.executable, "-m", module, "--child", method, str(csv), str(out)]
 
 
 def run_method(method: str, csv: Path) -> Sample:

@@ -171,8 +171,9 @@ def ensure_local_lake(sf: float) -> dict[str, int]:
     print(f"Generating TPC-H SF{sf:g} into the gold layer of {root / 'lake'} ...", flush=True)
     started = time.perf_counter()
     # In a child: dbgen holds the whole database in memory, which the parent should not keep.
-    me = str(Path(__file__).resolve())
-    subprocess.run([sys.executable, me, "--sf", f"{sf:g}", "--generate", str(root)], check=True)
+    # As a module from the repo root: a child run as a script could not import `benchmarks`.
+    me = ["-m", __spec__.name if __spec__ else "benchmarks.bench_query"]
+    subprocess.run([sys.executable, *me, "--sf", f"{sf:g}", "--generate", str(root)], check=True)
     rows = json.loads(ready.read_text())["rows"]
     size = sum(f.stat().st_size for f in (root / "lake").rglob("*.parquet")) / 2**20
     print(f"  {size:,.0f} MB of Parquet in {time.perf_counter() - started:.1f} s", flush=True)

@@ -111,7 +111,10 @@ class Settings(BaseSettings):
         description="Per-dataset options for silver (key columns, description).",
     )
     sensor_interval_s: int = Field(
-        3, ge=1, description="Seconds between checks for new bronze batches and landing files."
+        5,
+        ge=1,
+        description="Seconds between the pipeline sensors' checks (new landing files, bronze "
+        "batches, stale gold); Dagster's daemon looks at most every 5 s.",
     )
     landing_settle_s: float = Field(
         5.0,

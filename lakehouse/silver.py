@@ -29,9 +29,10 @@ _BLANKS = " \t\r\n\u00a0"
 # column uses whichever one parses all of its slashed values (month-first when both do).
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y", "%d %b %Y", "%b %d, %Y", "%d %B %Y")
 _SLASH_FORMATS = ("%m/%d/%Y", "%d/%m/%Y")
-# Rows of a text column looked at first; the full check runs only for columns that look
-# like dates there, so wide tables of ordinary text pay for one small read.
-_SAMPLE_ROWS = 20_000
+# Rows looked at first: a column is a date only if *every* value is one, so one value in the
+# first rows that is not rules it out, and the full check runs only for the rest. Ordinary
+# text then costs one read of a thousand rows.
+_SAMPLE_ROWS = 1_000
 _TEXT = "VARCHAR"
 
 
@@ -176,18 +177,19 @@ def detect_temporal(
     if not text_cols:
         return {}
     sample = f"(SELECT * FROM {source} LIMIT {_SAMPLE_ROWS})"
+    # "?" (no values in the sample) stays a candidate: the column may fill in later.
     candidates = [c for c, n in _temporal_counts(con, sample, text_cols).items() if n]
     if not candidates:
         return {}
     out = {}
-    for col, found in _temporal_counts(con, source, candidates, full=True).items():
-        if found:
+    for col, found in _temporal_counts(con, source, candidates).items():
+        if found not in ("", "?"):
             out[col] = found
     return out
 
 
 def _temporal_counts(
-    con: duckdb.DuckDBPyConnection, source: str, cols: list[str], *, full: bool = False
+    con: duckdb.DuckDBPyConnection, source: str, cols: list[str]
 ) -> dict[str, str]:
     """One aggregate pass: for each column, the temporal reading every non-blank value fits."""
     exprs = []
@@ -205,7 +207,7 @@ def _temporal_counts(
     for i, col in enumerate(cols):
         values, us, eu, ts = row[4 * i : 4 * i + 4]
         if not values:
-            out[col] = ""
+            out[col] = "?"
         elif us == values:
             out[col] = f"DATE {_SLASH_FORMATS[0]}"
         elif eu == values:

@@ -27,7 +27,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     models = model_assets(settings)
     notebooks = notebook_assets(settings)
     gold = [*models, daily_orders, *notebooks]
-    automation_s = max(settings.sensor_interval_s, 2)
+    automation_s = settings.sensor_interval_s
     notebook_jobs = (
         [dg.define_asset_job(NOTEBOOK_STEPS, selection=[k for a in notebooks for k in a.keys])]
         if notebooks

@@ -104,3 +104,11 @@ def test_datasets_file_is_read_from_settings(lake: Lakehouse, tmp_path) -> None:
     ingest(lake, "k", "id,v\n1,a\n2,b\n")
     r = lake.build_silver("k")
     assert r.key == ("id",) and r.key_check is not None and r.key_check.passed
+
+
+def test_dates_after_a_blank_start_are_still_found(lake: Lakehouse) -> None:
+    """The first rows only rule columns out; a column empty there is checked in full."""
+    rows = "".join(f"{i},\n" for i in range(1_500))
+    ingest(lake, "late", "id,seen\n" + rows + "1500,2025-01-02\n1501,03/04/2025\n")
+    r = lake.build_silver("late")
+    assert r.parsed == {"seen": "DATE %m/%d/%Y"}
