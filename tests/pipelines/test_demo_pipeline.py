@@ -27,7 +27,7 @@ def test_demo_flows_to_gold_with_every_check_passing(
     instance.add_dynamic_partitions("datasets", list(demo.DATASETS))
     defs = build_defs()
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition | dg.AssetSpec)]
-    failed = []
+    failed: list[str] = []
 
     def run(selection: list[dg.AssetKey], partition: str | None = None) -> None:
         result = dg.materialize(
