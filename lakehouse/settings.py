@@ -131,6 +131,33 @@ class Settings(BaseSettings):
         30, ge=1, description="Days Dagster keeps runs and their event logs."
     )
 
+    app_password: SecretStr | None = Field(
+        None,
+        description="Password for the app; when set (or its hash), every page asks for it. "
+        "Empty means no login (bind the app to 127.0.0.1 then).",
+    )
+    app_password_hash: str | None = Field(
+        None,
+        description="The app password as a `ratatouille hash-password` hash, instead of "
+        "the password itself.",
+    )
+    max_upload_mb: int = Field(
+        200,
+        ge=1,
+        description="Largest browser upload in MB; bigger files go through the landing drop "
+        "zone or `ratatouille ingest`.",
+    )
+    dagster_url: str = Field(
+        "http://127.0.0.1:3000",
+        description="Where the app reaches the Dagster webserver (UI links and its GraphQL API).",
+    )
+    stale_after_h: float = Field(
+        24.0,
+        gt=0,
+        description="Hours after which a table without a newer materialization shows as stale "
+        "on the pipelines page (unless its own schedule says otherwise).",
+    )
+
     def replace(self, **changes: object) -> "Settings":
         """A validated copy with changes (`model_copy(update=...)` skips validation)."""
         return type(self).model_validate({**dict(self), **changes})
