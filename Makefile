@@ -38,7 +38,8 @@ run: $(VENV)/.installed ## Run the product on its embedded defaults (app :8501, 
 	$(BIN)/python -m pipelines.serve --host $(HOST) --port $(DAGSTER_PORT) \
 	  --grpc-port $(DAGSTER_GRPC_PORT) & dagster=$$!; \
 	$(BIN)/streamlit run streamlit_app/streamlit_app.py --server.address $(HOST) \
-	  --server.port $(APP_PORT) --server.headless true --browser.gatherUsageStats false
+	  --server.port $(APP_PORT) --server.headless true --browser.gatherUsageStats false \
+	  --server.maxUploadSize $$($(BIN)/python -c 'from lakehouse import Settings; print(Settings().max_upload_mb)')
 
 lint: $(VENV)/.installed-dev ## ruff, mypy (strict on lakehouse/), import-linter
 	$(BIN)/ruff check .

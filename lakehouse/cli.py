@@ -18,6 +18,7 @@ from lakehouse.doctor import run_checks
 from lakehouse.errors import ConfigError, LakehouseError, QueryError
 from lakehouse.ingest import IngestResult
 from lakehouse.lake import Lakehouse
+from lakehouse.passwords import hash_password
 from lakehouse.layers import TABLE_LAYERS
 
 # Below this size a progress bar only flickers.
@@ -296,6 +297,17 @@ def _text_table(table: pa.Table, width: int = 40) -> str:
     lines.append("  ".join("─" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join(line.rstrip() for line in lines)
+
+
+@main.command("hash-password")
+def hash_password_cmd() -> None:
+    """Print a hash of the app password for RATATOUILLE_APP_PASSWORD_HASH (asks for it)."""
+    password = click.prompt("App password", hide_input=True, confirmation_prompt=True)
+    try:
+        click.echo(hash_password(password))
+    except LakehouseError as e:
+        _fail(e, False)
+        sys.exit(2)
 
 
 @main.command("doctor")

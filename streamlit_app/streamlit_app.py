@@ -1,4 +1,4 @@
-"""Ratatouille's app: navigation and sidebar; each page lives in app_pages/."""
+"""Ratatouille's app: login gate, navigation and sidebar; each page lives in app_pages/."""
 
 import sys
 from pathlib import Path
@@ -8,14 +8,19 @@ import streamlit as st
 # `streamlit run streamlit_app/streamlit_app.py` puts this folder, not the repo, on sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streamlit_app.state import get_lakehouse
+from streamlit_app.auth import require_login
+from streamlit_app.sidebar import render_sidebar
 
 st.set_page_config(page_title="Ratatouille", page_icon="🐀", layout="wide")
+require_login()
 
-pages = [st.Page("app_pages/home.py", title="Home", icon="🏠", default=True)]
+pages = [
+    st.Page("app_pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("app_pages/upload.py", title="Upload", icon="📤"),
+    st.Page("app_pages/sql_playground.py", title="SQL playground", icon="🧪"),
+    st.Page("app_pages/pipelines.py", title="Pipelines", icon="🚦"),
+    st.Page("app_pages/catalog.py", title="Catalog", icon="📚"),
+]
 nav = st.navigation(pages)
-with st.sidebar:
-    lake = get_lakehouse()
-    where = lake.settings.lake_root if lake.storage.kind == "local" else lake.settings.s3_endpoint
-    st.caption(f"Storage: **{lake.storage.kind}** · `{where}`")
+render_sidebar()
 nav.run()

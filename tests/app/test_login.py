@@ -1,0 +1,64 @@
+"""Login on and off: with a password set, no page renders before it is given."""
+
+import os
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from lakehouse.passwords import hash_password
+from streamlit_app import auth
+
+APP = str(Path(__file__).resolve().parents[2] / "streamlit_app" / "streamlit_app.py")
+
+
+@pytest.fixture(autouse=True)
+def env(tmp_path, monkeypatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("RATATOUILLE_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RATATOUILLE_LAKE_ROOT", str(tmp_path / "lake"))
+    monkeypatch.setenv("RATATOUILLE_STATE_DIR", str(tmp_path / "state"))
+    st.cache_resource.clear()
+
+
+def test_no_password_no_login() -> None:
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception
+    assert not at.text_input, "no password box"
+    assert at.title[0].value == "Ratatouille"
+
+
+@pytest.mark.parametrize("kind", ["plain", "hash"])
+def test_password_gate(monkeypatch, kind: str) -> None:
+    if kind == "plain":
+        monkeypatch.setenv("RATATOUILLE_APP_PASSWORD", "open sesame")
+    else:
+        monkeypatch.setenv(
+            "RATATOUILLE_APP_PASSWORD_HASH", hash_password("open sesame", iterations=1_000)
+        )
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception
+    assert at.text_input(key="auth_password")
+    assert not at.sidebar.caption, "nothing of the app before login"
+    at.text_input(key="auth_password").set_value("wrong")
+    at.button[0].click().run()
+    assert "Wrong password" in at.error[0].value
+    assert not at.sidebar.caption
+    at.text_input(key="auth_password").set_value("open sesame")
+    at.button[0].click().run()
+    assert not at.exception
+    assert "local" in at.sidebar.caption[0].value, "the app, after login"
+
+
+def test_delay_grows_after_failures() -> None:
+    f = auth._Failures()
+    delays = []
+    for _ in range(10):
+        delays.append(f.delay_s())
+        f.count += 1
+    assert delays[:3] == [0, 0, 0]
+    assert delays[3:6] == [1, 2, 4]
+    assert max(delays) <= auth.MAX_DELAY_S
