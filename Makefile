@@ -47,7 +47,15 @@ lint: $(VENV)/.installed-dev ## ruff, mypy (strict on lakehouse/), import-linter
 	$(BIN)/mypy lakehouse pipelines streamlit_app tests benchmarks
 	$(BIN)/lint-imports
 
-test: lint ## Install dev tools and run every check and test (what CI runs)
+# Browser tests drive Debian's Chromium; Playwright never downloads a browser here.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get install -y -q chromium || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+test: lint $(CHROMIUM) ## Install dev tools and Chromium, run every check and test (what CI runs)
 	$(BIN)/pytest
 
 fmt: $(VENV)/.installed-dev ## Format and auto-fix

@@ -18,8 +18,8 @@ from lakehouse.doctor import run_checks
 from lakehouse.errors import ConfigError, LakehouseError, QueryError
 from lakehouse.ingest import IngestResult
 from lakehouse.lake import Lakehouse
-from lakehouse.passwords import hash_password
 from lakehouse.layers import TABLE_LAYERS
+from lakehouse.passwords import hash_password
 
 # Below this size a progress bar only flickers.
 _BAR_MIN_BYTES = 32 * 2**20

@@ -22,7 +22,7 @@ def test_hash_roundtrip_and_salt() -> None:
 def test_settings_decide() -> None:
     assert not login_required(Settings())
     assert check_password(Settings(), "anything")
-    plain = Settings(app_password="open sesame")  # type: ignore[arg-type]
+    plain = Settings(app_password="open sesame")
     assert login_required(plain)
     assert check_password(plain, "open sesame") and not check_password(plain, "open")
     hashed = Settings(app_password_hash=hash_password("pw", iterations=1_000))

@@ -1,0 +1,1 @@
+"""Reusable widgets for the app's pages; pure helpers here are tested without a browser."""

@@ -1,0 +1,125 @@
+"""The running product for browser tests: Dagster (code server, webserver, daemon), the
+Streamlit server, and headless Debian Chromium driven by Playwright."""
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from lakehouse import Settings
+from pipelines.serve import DagsterStack, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts" / "e2e"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+UPLOAD_LIMIT_MB = 1
+MODEL = """-- description: Sales per region, from the file uploaded in the browser test.
+-- key: region
+SELECT region, sum(amount) AS amount, count(*) AS sales
+FROM silver.e2e_sales
+GROUP BY region
+"""
+
+
+@pytest.fixture(scope="session")
+def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    root = tmp_path_factory.mktemp("product")
+    (root / "models").mkdir()
+    (root / "models" / "e2e_sales_by_region.sql").write_text(MODEL)
+    (root / "steps").mkdir()
+    env = {
+        "RATATOUILLE_LAKE_ROOT": str(root / "lake"),
+        "RATATOUILLE_STATE_DIR": str(root / "state"),
+        "RATATOUILLE_MODELS_DIR": str(root / "models"),
+        "RATATOUILLE_NOTEBOOK_STEPS_DIR": str(root / "steps"),
+        "RATATOUILLE_DATASETS_FILE": str(root / "datasets.toml"),
+        "RATATOUILLE_SENSOR_INTERVAL_S": "1",
+        "RATATOUILLE_LANDING_SETTLE_S": "1",
+        "RATATOUILLE_MAX_UPLOAD_MB": str(UPLOAD_LIMIT_MB),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    dagster_port, app_port = free_port(), free_port()
+    os.environ["RATATOUILLE_DAGSTER_URL"] = f"http://127.0.0.1:{dagster_port}"
+    settings = Settings()
+    stack = DagsterStack(settings, port=dagster_port).start()
+    log = (root / "streamlit.log").open("wb")
+    app = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "streamlit"), "run",
+            str(ROOT / "streamlit_app" / "streamlit_app.py"),
+            "--server.address", "127.0.0.1", "--server.port", str(app_port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.maxUploadSize", str(UPLOAD_LIMIT_MB),
+        ],
+        env={**os.environ},
+        cwd=root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{app_port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert app.poll() is None, (root / "streamlit.log").read_text()
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the app did not come up"
+                time.sleep(0.3)
+        yield {"url": url, "dagster": stack.url, "lake_root": env["RATATOUILLE_LAKE_ROOT"]}
+    finally:
+        app.terminate()
+        try:
+            app.wait(20)
+        except subprocess.TimeoutExpired:
+            app.kill()
+        stack.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        os.environ.pop("RATATOUILLE_DAGSTER_URL", None)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser, product: dict[str, str]) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    """A screenshot of this step for the artifacts folder (gitignored)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
