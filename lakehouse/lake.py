@@ -162,6 +162,11 @@ class Lakehouse:
             scan = parquet_scan([self.storage.uri(k) for k in files])
         return self.sql(f"SELECT * FROM {scan}", views=False)
 
+    def preview(self, layer: Layer | str, table: str, rows: int = 20) -> pa.Table:
+        """The first rows of a table as it reads now (DuckDB stops scanning once it has them)."""
+        scan = self.table(layer, table).scan_sql
+        return self.sql(f"SELECT * FROM {scan} LIMIT {max(int(rows), 0)}", views=False)
+
     def read_snapshot_head(self, snap: Snapshot, rows: int) -> pa.Table:
         """The first rows of one snapshot (previews)."""
         scan = parquet_scan([self.storage.uri(k) for k in snap.files])

@@ -1,22 +1,56 @@
-"""Home: what is in the lake."""
+"""Home: what is in the lake, the latest runs, charts pinned from saved queries, and a tour."""
+
+from typing import Any
 
 import streamlit as st
 
-from lakehouse import LakehouseError
+from lakehouse import ChartData, LakehouseError, Layer, TableInfo, lineage
+from lakehouse.saved_queries import SavedQuery
+from streamlit_app.components.charts import altair_chart, spec_from_dict
+from streamlit_app.components.saved_queries import query_store
+from streamlit_app.dagster_client import DagsterError, DagsterUnavailable
+from streamlit_app.dagster_state import get_dagster
 from streamlit_app.state import get_lakehouse
 
-st.title("Ratatouille")
-st.caption("Drop a file → bronze → silver and gold → query and chart it.")
+LAYERS = [layer.value for layer in (Layer.BRONZE, Layer.SILVER, Layer.GOLD)]
+RUNS_SHOWN = 8
 
-try:
-    tables = get_lakehouse().tables()
-except LakehouseError as e:
-    st.error(f"**{e.title}**\n\n{e.msg}")
-    st.stop()
 
-if not tables:
-    st.info("The lake is empty. Ingest a file with `ratatouille ingest FILE`.")
-else:
+@st.cache_data(ttl=3600, max_entries=64, show_spinner="Drawing…")
+def _chart(sql: str, chart: dict[str, Any], inputs: tuple[tuple[str, str], ...]) -> ChartData:
+    """`inputs` (the snapshot ids the SQL reads) is only part of the key: a new snapshot of one
+    of those tables recomputes the chart, anything else is served from the cache."""
+    return get_lakehouse().chart(sql, spec_from_dict(chart))
+
+
+def _tour() -> None:
+    steps = st.columns(3)
+    with steps[0]:
+        st.markdown(
+            "**1. Bring data.** Upload a CSV, Excel, JSON or Parquet file, or run "
+            "`ratatouille demo` for a small retail business to explore."
+        )
+        st.page_link("app_pages/upload.py", label="Upload a file", icon="📤")
+    with steps[1]:
+        st.markdown(
+            "**2. Watch the pipeline.** Every file lands in bronze; Dagster cleans it into "
+            "silver and builds the gold tables from it, on its own."
+        )
+        st.page_link("app_pages/pipelines.py", label="Pipelines", icon="🚦")
+    with steps[2]:
+        st.markdown(
+            "**3. Query and chart it.** Ask the lake in SQL, chart the answer, and pin the "
+            "chart here."
+        )
+        st.page_link("app_pages/sql_playground.py", label="SQL playground", icon="🧪")
+
+
+def _lake(tables: list[TableInfo]) -> None:
+    for column, layer in zip(st.columns(3), LAYERS, strict=True):
+        mine = [t for t in tables if t.layer == layer]
+        size = sum(t.size_bytes for t in mine) / 2**20
+        count = f"{len(mine)} table" + ("" if len(mine) == 1 else "s")
+        column.metric(layer.capitalize(), count, f"{size:,.1f} MB", "off", delta_arrow="off")
     st.dataframe(
         [
             {
@@ -29,5 +63,86 @@ else:
             for t in tables
         ],
         hide_index=True,
-        key="home_tables",
     )
+    st.page_link("app_pages/catalog.py", label="Browse the catalog", icon="📚")
+
+
+@st.fragment(run_every=15)
+def _runs() -> None:
+    url = get_lakehouse().settings.dagster_url
+    try:
+        # Why a failed run failed costs a read per run; the Pipelines page shows it.
+        runs = get_dagster().runs(limit=RUNS_SHOWN, with_errors=False)
+    except DagsterUnavailable:
+        st.info(f"Dagster is unreachable at {url}, so no runs to show. `make run` starts it.")
+        return
+    except DagsterError as e:
+        st.error(f"**{e.title}**\n\n{e.msg}")
+        return
+    if not runs:
+        st.caption("No runs yet: they start when data lands in bronze.")
+        return
+    st.dataframe(
+        [
+            {
+                "status": r.status,
+                "what": ", ".join(r.assets) or r.job,
+                "partition": r.partition,
+                "started": r.started,
+                "took (s)": r.duration_s,
+                "run": r.url,
+            }
+            for r in runs
+        ],
+        column_config={"run": st.column_config.LinkColumn(display_text="open in Dagster")},
+        hide_index=True,
+    )
+
+
+def _pinned(saved: list[SavedQuery], tables: list[TableInfo]) -> None:
+    for column, q in zip(st.columns(2) * len(saved), saved, strict=False):
+        with column.container(border=True):
+            st.markdown(f"**{q.name}**")
+            inputs = lineage.query_inputs(q.sql, tables)
+            if inputs.missing:
+                st.caption(f"Waiting for {', '.join(inputs.missing)}: the pipeline builds it.")
+                continue
+            try:
+                data = _chart(q.sql, q.chart or {}, tuple(sorted(inputs.snapshots.items())))
+            except LakehouseError as e:
+                st.error(f"**{e.title}**\n\n{e.msg}")
+                continue
+            st.altair_chart(altair_chart(data), width="stretch")
+            for note in data.notes:
+                st.caption(note)
+
+
+lake = get_lakehouse()
+st.title("Ratatouille")
+st.caption("Drop a file → bronze → silver and gold → query and chart it.")
+try:
+    tables = lake.tables()
+    pinned = [q for q in query_store(lake.settings).saved(pinned_only=True) if q.chart]
+except LakehouseError as e:
+    st.error(f"**{e.title}**\n\n{e.msg}")
+    st.stop()
+
+if not tables:
+    st.info("The lake is empty. Three steps to your first chart:")
+    _tour()
+else:
+    with st.expander("How it works: three steps"):
+        _tour()
+
+if pinned:
+    st.subheader("Dashboard")
+    _pinned(pinned, tables)
+
+st.subheader("In the lake")
+if tables:
+    _lake(tables)
+else:
+    st.caption("No tables yet.")
+
+st.subheader("Latest runs")
+_runs()

@@ -1,0 +1,52 @@
+"""Save the editor's SELECT as a gold SQL model, and tell Dagster to load it."""
+
+import streamlit as st
+
+from lakehouse import LakehouseError, Settings, models
+from lakehouse.layers import check_table_name
+from streamlit_app.components.query_results import show_error
+from streamlit_app.dagster_client import DagsterError, DagsterUnavailable
+from streamlit_app.dagster_state import get_dagster
+
+UNREACHABLE = "Dagster is not reachable; the model appears when Dagster next loads its code."
+
+
+def reload_code_location() -> str | None:
+    """Ask Dagster to reload its code so the model shows at once; why not, if it could not."""
+    try:
+        get_dagster().reload()
+    except DagsterUnavailable:
+        return UNREACHABLE
+    except DagsterError as e:
+        return f"The model is saved, but Dagster's reload said: **{e.title}**\n\n{e.msg}"
+    return None
+
+
+def render_save_model(settings: Settings, sql: str, key_prefix: str) -> None:
+    with st.expander("Save as gold model"):
+        st.caption(
+            f"Writes `{settings.models_dir}/<name>.sql`; the pipelines then build `gold.<name>` "
+            "from it and rebuild it whenever its input tables change."
+        )
+        with st.form(f"{key_prefix}_model_form", border=False):
+            name = st.text_input("Model name", key=f"{key_prefix}_model_name").strip()
+            description = st.text_input("Description (optional)", key=f"{key_prefix}_model_desc")
+            overwrite = st.checkbox("Replace a model of that name", key=f"{key_prefix}_model_over")
+            if not st.form_submit_button("Save as gold model", key=f"{key_prefix}_model_save"):
+                return
+        try:
+            check_table_name(name, "model")
+            model = models.save(
+                settings.models_dir, name, sql, description=description or None, overwrite=overwrite
+            )
+        except LakehouseError as e:
+            show_error(e)
+            return
+        except OSError as e:
+            st.error(f"**Could not write the model file**\n\n{e}")
+            return
+        st.success(f"Saved `{model.path}`: it becomes the asset gold/{name}.")
+        problem = reload_code_location()
+        if problem:
+            st.warning(problem)
+        st.markdown(f"[Open gold/{name} in Dagster]({settings.dagster_url}/assets/gold/{name})")

@@ -1,0 +1,114 @@
+"""Who is asking, their query history, and the saved (and pinned) queries."""
+
+import contextlib
+from typing import Any
+
+import streamlit as st
+
+from lakehouse import LakehouseError, Settings
+from lakehouse.saved_queries import QueryStore, SavedQuery
+from streamlit_app.components.query_results import show_error
+
+HISTORY_SHOWN = 50
+PREVIEW_CHARS = 400
+
+
+def current_user() -> str:
+    """The user a reverse proxy in front of the app names (X-Forwarded-User), else "local".
+
+    Only scopes the history; it is not a login (the app password is).
+    """
+    return st.context.headers.get("X-Forwarded-User") or "local"
+
+
+def query_store(settings: Settings) -> QueryStore:
+    """The app's history and saved queries: `<state_dir>/app.sqlite` (opening it is cheap:
+    each call connects anew, so nothing is cached across sessions)."""
+    return QueryStore(settings.state_dir / "app.sqlite")
+
+
+def _load(editor_key: str, sql: str) -> None:
+    st.session_state[editor_key] = sql
+
+
+def render_history(store: QueryStore, user: str, editor_key: str, key_prefix: str) -> None:
+    entries = store.history(user, limit=HISTORY_SHOWN)
+    with st.expander(f"History ({len(entries)})"):
+        if not entries:
+            st.caption("Queries you run appear here.")
+        for i, h in enumerate(entries):
+            text, load = st.columns([8, 1], vertical_alignment="center")
+            outcome = (
+                f"✘ {h.error}" if h.error else f"{h.rows or 0:,} rows in {h.elapsed_s or 0:.3f} s"
+            )
+            text.code(h.sql[:PREVIEW_CHARS], language="sql", wrap_lines=True)
+            text.caption(f"{h.ran_at:%Y-%m-%d %H:%M:%S} UTC · {outcome}")
+            load.button(
+                "Load", key=f"{key_prefix}_hist_{i}", on_click=_load, args=(editor_key, h.sql)
+            )
+
+
+def _open(key_prefix: str, editor_key: str, q: SavedQuery) -> None:
+    """Fill the editor and the save form, and run it so the saved chart shows."""
+    st.session_state[editor_key] = q.sql
+    st.session_state[f"{key_prefix}_save_name"] = q.name
+    st.session_state[f"{key_prefix}_save_pin"] = q.pinned
+    st.session_state[f"{key_prefix}_chart_initial"] = q.chart
+    st.session_state[f"{key_prefix}_run_pending"] = True
+
+
+def _pin(store: QueryStore, name: str, pinned: bool) -> None:
+    # Deleted meanwhile in another session: the list is redrawn without it.
+    with contextlib.suppress(LakehouseError):
+        store.set_pinned(name, pinned)
+
+
+def _delete(store: QueryStore, name: str) -> None:
+    store.delete(name)
+
+
+def render_saved(
+    store: QueryStore,
+    user: str,
+    sql: str,
+    chart: dict[str, Any] | None,
+    editor_key: str,
+    key_prefix: str,
+) -> None:
+    """Save the editor's SQL (with the chart drawn for it) and list what is saved."""
+    items = store.saved()
+    with st.expander(f"Saved queries ({len(items)})", expanded=bool(items)):
+        with st.form(f"{key_prefix}_save_form", border=False):
+            name = st.text_input("Name", max_chars=80, key=f"{key_prefix}_save_name")
+            pin = st.checkbox("Pin to Home", key=f"{key_prefix}_save_pin")
+            if st.form_submit_button("Save query", key=f"{key_prefix}_save"):
+                try:
+                    store.save(name, sql, chart=chart, pinned=pin, user=user)
+                except LakehouseError as e:
+                    show_error(e)
+                else:
+                    st.success(f"Saved {name.strip()!r}" + (" with its chart." if chart else "."))
+                    items = store.saved()
+        for i, q in enumerate(items):
+            text, open_, pin_, del_ = st.columns([6, 1, 1, 1], vertical_alignment="center")
+            text.markdown(
+                (":material/push_pin: " if q.pinned else "")
+                + f"**{q.name}**"
+                + (" · :material/bar_chart:" if q.chart else "")
+            )
+            text.caption(f"{q.user} · {q.updated_at:%Y-%m-%d %H:%M} UTC")
+            open_.button(
+                "Open",
+                key=f"{key_prefix}_open_{i}",
+                on_click=_open,
+                args=(key_prefix, editor_key, q),
+            )
+            pin_.button(
+                "Unpin" if q.pinned else "Pin",
+                key=f"{key_prefix}_pin_{i}",
+                on_click=_pin,
+                args=(store, q.name, not q.pinned),
+            )
+            del_.button(
+                "Delete", key=f"{key_prefix}_del_{i}", on_click=_delete, args=(store, q.name)
+            )

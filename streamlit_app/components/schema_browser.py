@@ -1,0 +1,33 @@
+"""Layers → tables → columns, with a button per table that puts a query into the editor."""
+
+import streamlit as st
+
+from lakehouse import TableInfo
+from lakehouse.layers import TABLE_LAYERS
+from streamlit_app.components.sql_editor import head_query
+
+
+def _insert(editor_key: str, sql: str) -> None:
+    st.session_state[editor_key] = sql
+
+
+def render_schema_browser(tables: list[TableInfo], editor_key: str, key_prefix: str) -> None:
+    st.subheader("Tables")
+    if not tables:
+        st.caption("No tables yet.")
+        return
+    for layer in TABLE_LAYERS:
+        in_layer = [t for t in tables if t.layer == layer.value]
+        if not in_layer:
+            continue
+        st.markdown(f"**{layer.value}**")
+        for t in in_layer:
+            with st.expander(f"{t.name} · {t.rows:,} rows"):
+                st.markdown("\n".join(f"- `{c}` {typ}" for c, typ in t.columns))
+                st.button(
+                    "Query this table",
+                    key=f"{key_prefix}_browse_{t.layer}_{t.name}",
+                    on_click=_insert,
+                    args=(editor_key, head_query(t)),
+                    help=f"Put SELECT * FROM {t.qualified_name} LIMIT 100 into the editor.",
+                )
