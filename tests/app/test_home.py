@@ -56,6 +56,7 @@ def test_empty_lake_shows_the_tour(lake: Lakehouse) -> None:
     assert {"upload", "pipelines", "sql_playground"} <= links
     assert "Dagster is unreachable" in at.info[-1].value
     assert "local" in at.sidebar.caption[0].value
+    assert "not reachable" in at.sidebar.caption[1].value
 
 
 def test_home_lists_tables(lake: Lakehouse, tmp_path) -> None:

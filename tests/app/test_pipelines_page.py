@@ -51,6 +51,7 @@ def frame(at: AppTest, column: str) -> pd.DataFrame:
 @pytest.mark.slow
 def test_page_shows_tiles_runs_freshness_and_checks(app_env: DagsterApp) -> None:
     at = open_page()
+    assert "is up" in at.sidebar.caption[1].value
     assert not at.exception
     assert not at.error
     tiles = [(m.label, m.value) for m in at.metric]
