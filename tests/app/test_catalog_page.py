@@ -1,31 +1,20 @@
 """The catalog page: tables per layer, schema, preview, history with rollback, lineage."""
 
 import io
-import os
-from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lakehouse import Lakehouse, Settings
+from tests.app.appenv import APP, fresh_app
 
-APP = str(Path(__file__).resolve().parents[2] / "streamlit_app" / "streamlit_app.py")
 # AppTest keeps no key on a dataframe without selection: they are found by their order.
 TABLES, SCHEMA, PREVIEW = 0, 1, 2
 
 
 @pytest.fixture
 def lake(tmp_path, monkeypatch) -> Lakehouse:
-    for key in list(os.environ):
-        if key.startswith("RATATOUILLE_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("RATATOUILLE_LAKE_ROOT", str(tmp_path / "lake"))
-    monkeypatch.setenv("RATATOUILLE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("RATATOUILLE_DAGSTER_URL", "http://dagster.test")
-    st.cache_resource.clear()  # each test gets a Lakehouse built from its own settings
-    st.cache_data.clear()
+    fresh_app(tmp_path, monkeypatch, dagster_url="http://dagster.test")
     return Lakehouse(Settings())
 
 

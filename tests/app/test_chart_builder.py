@@ -1,7 +1,6 @@
 """The chart builder driven by AppTest: a small script runs a query and renders the builder."""
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lakehouse import Lakehouse, Settings
+from tests.app.appenv import fresh_app
 
 SALES = "day,region,amount,note\n" + "".join(
     f"2024-01-{d:02d},r{d % 3},{d * 1.5},n{d}\n" for d in range(1, 29)
@@ -35,16 +35,10 @@ def lake(tmp_path_factory) -> Iterator[Lakehouse]:
     """One lake (and one query worker pool) for every script run in this module."""
     tmp = tmp_path_factory.mktemp("chart_builder")
     with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("RATATOUILLE_"):
-                mp.delenv(key)
-        mp.chdir(tmp)
-        mp.setenv("RATATOUILLE_LAKE_ROOT", str(tmp / "lake"))
-        mp.setenv("RATATOUILLE_STATE_DIR", str(tmp / "state"))
+        fresh_app(tmp, mp)  # get_lakehouse() sees these settings
         (tmp / "sales.csv").write_text(SALES)
         lake = Lakehouse(Settings())
         lake.ingest(tmp / "sales.csv")
-        st.cache_resource.clear()  # get_lakehouse() must see these settings
         yield lake
         from streamlit_app.state import get_lakehouse
 

@@ -1,20 +1,15 @@
 """The app's entrypoint and home page, driven by Streamlit's AppTest."""
 
-import os
 import socket
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lakehouse import Lakehouse, Settings, demo
 from lakehouse.saved_queries import QueryStore
 from streamlit_app.state import get_lakehouse
-
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "streamlit_app" / "streamlit_app.py")
+from tests.app.appenv import APP, ROOT, fresh_app
 
 
 def free_port() -> int:
@@ -25,17 +20,13 @@ def free_port() -> int:
 
 @pytest.fixture
 def lake(tmp_path, monkeypatch) -> Lakehouse:
-    for key in list(os.environ):
-        if key.startswith("RATATOUILLE_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("RATATOUILLE_LAKE_ROOT", str(tmp_path / "lake"))
-    monkeypatch.setenv("RATATOUILLE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("RATATOUILLE_MODELS_DIR", str(ROOT / "pipelines" / "models"))
-    # Nobody listens there: the runs section must say so, not crash or hang.
-    monkeypatch.setenv("RATATOUILLE_DAGSTER_URL", f"http://127.0.0.1:{free_port()}")
-    st.cache_resource.clear()  # each test gets a Lakehouse built from its own settings
-    st.cache_data.clear()
+    # Nobody listens at that Dagster URL: the runs section must say so, not crash or hang.
+    fresh_app(
+        tmp_path,
+        monkeypatch,
+        models_dir=ROOT / "pipelines" / "models",
+        dagster_url=f"http://127.0.0.1:{free_port()}",
+    )
     return Lakehouse(Settings())
 
 

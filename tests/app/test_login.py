@@ -1,27 +1,16 @@
 """Login on and off: with a password set, no page renders before it is given."""
 
-import os
-from pathlib import Path
-
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lakehouse.passwords import hash_password
 from streamlit_app import auth
-
-APP = str(Path(__file__).resolve().parents[2] / "streamlit_app" / "streamlit_app.py")
+from tests.app.appenv import APP, fresh_app
 
 
 @pytest.fixture(autouse=True)
 def env(tmp_path, monkeypatch) -> None:
-    for key in list(os.environ):
-        if key.startswith("RATATOUILLE_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("RATATOUILLE_LAKE_ROOT", str(tmp_path / "lake"))
-    monkeypatch.setenv("RATATOUILLE_STATE_DIR", str(tmp_path / "state"))
-    st.cache_resource.clear()
+    fresh_app(tmp_path, monkeypatch)
 
 
 def test_no_password_no_login() -> None:

@@ -1,6 +1,5 @@
 """The SQL playground page, driven by Streamlit's AppTest against a real lake and query workers."""
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +11,8 @@ from streamlit.testing.v1 import AppTest
 from lakehouse import Lakehouse, Settings
 from lakehouse.saved_queries import QueryStore
 from streamlit_app.state import get_lakehouse
+from tests.app.appenv import APP, fresh_app
 
-APP = str(Path(__file__).resolve().parents[2] / "streamlit_app" / "streamlit_app.py")
 PAGE = "app_pages/sql_playground.py"
 ORDERS = "id,customer,amount\n1,ann,9.5\n2,bob,3\n3,ann,4.25\n"
 
@@ -26,17 +25,14 @@ def _close_app_lake() -> None:
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    for key in list(os.environ):
-        if key.startswith("RATATOUILLE_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("RATATOUILLE_LAKE_ROOT", str(tmp_path / "lake"))
-    monkeypatch.setenv("RATATOUILLE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("RATATOUILLE_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("RATATOUILLE_QUERY_WORKERS", "1")
-    # Nothing listens here: "save as gold model" must fail soft when Dagster is away.
-    monkeypatch.setenv("RATATOUILLE_DAGSTER_URL", "http://127.0.0.1:9")
-    st.cache_resource.clear()  # each test gets a Lakehouse built from its own settings
+    # Nothing listens at that Dagster URL: "save as gold model" must fail soft.
+    fresh_app(
+        tmp_path,
+        monkeypatch,
+        models_dir=tmp_path / "models",
+        query_workers=1,
+        dagster_url="http://127.0.0.1:9",
+    )
     yield tmp_path
     _close_app_lake()
 

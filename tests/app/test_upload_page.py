@@ -1,15 +1,11 @@
 """The Upload page, driven by Streamlit's AppTest against a real lake in tmp_path."""
 
-import os
-from pathlib import Path
-
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lakehouse import Lakehouse, Settings
+from tests.app.appenv import APP, fresh_app
 
-APP = str(Path(__file__).resolve().parents[2] / "streamlit_app" / "streamlit_app.py")
 ORDERS = ("orders.csv", b"id,amount\n1,9.5\n2,3\n3,4.25\n", "text/csv")
 DAGSTER_DOWN = "http://127.0.0.1:9"  # nothing listens: the page must fail soft
 JUNK = ("junk.csv", bytes(range(256)) * 16, "text/csv")  # NUL and control bytes: not text
@@ -17,15 +13,7 @@ JUNK = ("junk.csv", bytes(range(256)) * 16, "text/csv")  # NUL and control bytes
 
 @pytest.fixture
 def lake(tmp_path, monkeypatch) -> Lakehouse:
-    for key in list(os.environ):
-        if key.startswith("RATATOUILLE_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("RATATOUILLE_LAKE_ROOT", str(tmp_path / "lake"))
-    monkeypatch.setenv("RATATOUILLE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("RATATOUILLE_MAX_UPLOAD_MB", "50")
-    monkeypatch.setenv("RATATOUILLE_DAGSTER_URL", DAGSTER_DOWN)
-    st.cache_resource.clear()  # each test gets a Lakehouse built from its own settings
+    fresh_app(tmp_path, monkeypatch, max_upload_mb=50, dagster_url=DAGSTER_DOWN)
     return Lakehouse(Settings())
 
 
