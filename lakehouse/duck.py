@@ -73,9 +73,9 @@ def connect(
     # without ipywidgets refuses the setting (and prints no bar anyway).
     with contextlib.suppress(duckdb.InvalidInputException):
         con.execute("SET enable_progress_bar_print = false")
-    # Off by default where DuckDB thinks nobody watches (a Streamlit server): query_progress()
-    # then stays at -1 and uploads show no conversion progress.
-    con.execute("SET enable_progress_bar = true")
+        # Off by default where DuckDB thinks nobody watches (a Streamlit server):
+        # query_progress() then stays at -1 and uploads show no conversion progress.
+        con.execute("SET enable_progress_bar = true")
     wanted = set(extensions) | ({"httpfs"} if settings.storage == "s3" else set())
     for name in sorted(wanted):
         load_extension(con, name)

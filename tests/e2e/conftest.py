@@ -36,7 +36,9 @@ GROUP BY region
 """
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running while it is open, and
+# later tests (Dagster's automation tester) call asyncio.run(), which refuses to nest.
+@pytest.fixture(scope="module")
 def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     root = tmp_path_factory.mktemp("product")
     (root / "models").mkdir()
@@ -100,7 +102,7 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         os.environ.pop("RATATOUILLE_DAGSTER_URL", None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
