@@ -154,8 +154,8 @@ class Settings(BaseSettings):
     stale_after_h: float = Field(
         24.0,
         gt=0,
-        description="Hours after which a table without a newer materialization shows as stale "
-        "on the pipelines page (unless its own schedule says otherwise).",
+        description="Hours after which an asset without a newer materialization shows as "
+        "stale on the pipelines page.",
     )
 
     def replace(self, **changes: object) -> "Settings":
