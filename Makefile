@@ -7,6 +7,7 @@ HOST ?= 127.0.0.1
 APP_PORT ?= 8501
 DAGSTER_PORT ?= 3000
 DAGSTER_GRPC_PORT ?= 4266
+JUPYTER_PORT ?= 8888
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint fmt bench-ingest bench-query bench-pipeline clean
@@ -30,16 +31,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 
 install: $(VENV)/.installed ## Create .venv with the pinned requirements and the repo
 
-run: $(VENV)/.installed ## Run the product on its embedded defaults (app :8501, Dagster :3000)
+run: $(VENV)/.installed ## Run the product on its embedded defaults (app :8501, Dagster :3000, Jupyter :8888)
 	$(BIN)/ratatouille doctor
 	$(BIN)/ratatouille demo
-	@# Dagster (code server, webserver, daemon) beside the app; Ctrl-C or a TERM stops both.
-	@trap 'kill $$dagster 2>/dev/null; wait $$dagster' EXIT; \
-	$(BIN)/python -m pipelines.serve --host $(HOST) --port $(DAGSTER_PORT) \
-	  --grpc-port $(DAGSTER_GRPC_PORT) & dagster=$$!; \
-	$(BIN)/streamlit run streamlit_app/streamlit_app.py --server.address $(HOST) \
-	  --server.port $(APP_PORT) --server.headless true --browser.gatherUsageStats false \
-	  --server.maxUploadSize $$($(BIN)/python -c 'from lakehouse import Settings; print(Settings().max_upload_mb)')
+	$(BIN)/python -m pipelines.launch --host $(HOST) --app-port $(APP_PORT) \
+	  --dagster-port $(DAGSTER_PORT) --grpc-port $(DAGSTER_GRPC_PORT) --jupyter-port $(JUPYTER_PORT)
 
 lint: $(VENV)/.installed-dev ## ruff, mypy (strict on lakehouse/), import-linter
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -19,14 +20,39 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered, if only to say no
+    except OSError:
+        return False
+
+
+def processes_with(env_entry: str) -> list[str]:
+    """Command lines of live processes whose environment holds `env_entry`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if env_entry.encode() in (proc / "environ").read_bytes().split(b"\0"):
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if cmd:  # zombies have none
+                    found.append(f"{proc.name}: {cmd}")
+        except OSError:  # not a process, gone, or not ours to read
+            continue
+    return found
+
+
 @pytest.mark.slow
 def test_make_run_serves_the_app(tmp_path) -> None:
-    port, dagster_port = free_port(), free_port()
+    port, dagster_port, jupyter_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RATATOUILLE_")}
     env |= {
         "RATATOUILLE_LAKE_ROOT": str(tmp_path / "lake"),
         "RATATOUILLE_STATE_DIR": str(tmp_path / "state"),
     }
+    log = tmp_path / "run.log"
     proc = subprocess.Popen(
         [
             "make",
@@ -35,18 +61,18 @@ def test_make_run_serves_the_app(tmp_path) -> None:
             f"APP_PORT={port}",
             f"DAGSTER_PORT={dagster_port}",
             f"DAGSTER_GRPC_PORT={free_port()}",
+            f"JUPYTER_PORT={jupyter_port}",
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log.open("w"),  # a file: a pipe nobody reads would fill and block the logs
         stderr=subprocess.STDOUT,
-        text=True,
         start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
         while True:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert proc.poll() is None, log.read_text()
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health") as r:
                     assert r.read() == b"ok"
@@ -58,7 +84,7 @@ def test_make_run_serves_the_app(tmp_path) -> None:
             assert b"<title>" in r.read()
         deadline = time.monotonic() + 120
         while True:  # Dagster's UI, with the demo seeded into bronze
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert proc.poll() is None, log.read_text()
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{dagster_port}/server_info") as r:
                     break
@@ -66,7 +92,20 @@ def test_make_run_serves_the_app(tmp_path) -> None:
                 assert time.monotonic() < deadline, "Dagster did not come up"
                 time.sleep(0.5)
         assert (tmp_path / "lake" / "bronze" / "orders").is_dir(), "the demo was seeded"
+        while True:  # JupyterLab, and the launcher says the stack is up
+            assert proc.poll() is None, log.read_text()
+            if _answers(f"http://127.0.0.1:{jupyter_port}/api/status"):
+                break
+            assert time.monotonic() < deadline, "JupyterLab did not come up"
+            time.sleep(0.5)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends
         proc.wait(timeout=60)
+    out = log.read_text()
+    assert "Ratatouille is up" in out and "jupyter" in out and "token=" in out
+    assert "[app]" in out, "logs stream with a prefix"
+    left = processes_with(f"RATATOUILLE_STATE_DIR={tmp_path / 'state'}")
+    assert left == [], f"processes left behind: {left}"
+    for p in (port, dagster_port, jupyter_port):
+        assert not _answers(f"http://127.0.0.1:{p}/"), f"port {p} still answers"
     assert (tmp_path / "lake" / "bronze").is_dir(), "the app opened the configured lake"

@@ -1,0 +1,169 @@
+"""`make run`: the whole product as local processes on the embedded defaults.
+
+Dagster (code server, webserver, daemon), the Streamlit app and JupyterLab start, each is
+waited on until it answers, the URLs (and Jupyter's token) are printed, their logs stream
+here with a prefix, and Ctrl-C (or SIGTERM) stops every one of them.
+"""
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from lakehouse import Settings
+from pipelines.serve import DagsterStack
+
+ROOT = Path(__file__).resolve().parents[1]
+_BIN = Path(sys.executable).parent
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def _prefix(name: str, stream: IO[bytes], out: IO[str]) -> None:
+    for line in iter(stream.readline, b""):
+        out.write(f"[{name}] {line.decode(errors='replace')}")
+        out.flush()
+
+
+def _tail(name: str, path: Path, stop: threading.Event, out: IO[str]) -> None:
+    """Follow a log file another process writes (Dagster's), with a prefix."""
+    while not path.exists() and not stop.is_set():
+        time.sleep(0.2)
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        while not stop.is_set():
+            line = f.readline()
+            if line:
+                out.write(f"[{name}] {line.decode(errors='replace')}")
+                out.flush()
+            else:
+                time.sleep(0.2)
+
+
+class Launcher:
+    def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
+        self.settings, self.args = settings, args
+        self.stack = DagsterStack(settings, args.host, args.dagster_port, args.grpc_port)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopping = threading.Event()
+        self.token = os.environ.get("JUPYTER_TOKEN") or secrets.token_hex(16)
+
+    def _start(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        self.procs[name] = proc
+        assert proc.stdout is not None
+        threading.Thread(target=_prefix, args=(name, proc.stdout, sys.stdout), daemon=True).start()
+
+    def _wait(self, name: str, ready: Callable[[], bool], timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            proc = self.procs.get(name)
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}; see its log above")
+            if time.monotonic() > deadline or self.stopping.is_set():
+                raise TimeoutError(f"{name} did not answer within {timeout_s:.0f} s")
+            time.sleep(0.3)
+
+    def start(self) -> None:
+        a, env = self.args, self.stack.env()
+        started = time.monotonic()
+        self.stack.start()
+        logs = Path(env["DAGSTER_HOME"]) / "logs"
+        for name in ("code-server", "webserver", "daemon"):
+            threading.Thread(
+                target=_tail,
+                args=(f"dagster-{name}", logs / f"{name}.log", self.stopping, sys.stdout),
+                daemon=True,
+            ).start()
+        self._start(
+            "app",
+            [
+                str(_BIN / "streamlit"), "run", "streamlit_app/streamlit_app.py",
+                "--server.address", a.host, "--server.port", str(a.app_port),
+                "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                "--server.maxUploadSize", str(self.settings.max_upload_mb),
+            ],
+            env | {"RATATOUILLE_DAGSTER_URL": self.stack.url},
+        )  # fmt: skip
+        self._start(
+            "jupyter",
+            [
+                str(_BIN / "jupyter"), "lab", "--no-browser", f"--ip={a.host}",
+                f"--port={a.jupyter_port}", "--ServerApp.port_retries=0",
+                f"--ServerApp.root_dir={ROOT / 'notebooks'}", "--allow-root",
+            ],
+            env | {"JUPYTER_TOKEN": self.token},
+        )  # fmt: skip
+        app, lab = f"http://{a.host}:{a.app_port}", f"http://{a.host}:{a.jupyter_port}"
+        self._wait("app", lambda: _answers(f"{app}/_stcore/health"))
+        self._wait("jupyter", lambda: _answers(f"{lab}/api/status?token={self.token}"))
+        print(
+            f"\nRatatouille is up in {time.monotonic() - started:.1f} s:\n"
+            f"  app      {app}\n"
+            f"  dagster  {self.stack.url}\n"
+            f"  jupyter  {lab}/lab?token={self.token}\n"
+            "Ctrl-C stops everything.\n",
+            flush=True,
+        )
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.stack.stop()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1", help="bind address of every service")
+    p.add_argument("--app-port", type=int, default=8501)
+    p.add_argument("--dagster-port", type=int, default=3000)
+    p.add_argument("--grpc-port", type=int, default=4266)
+    p.add_argument("--jupyter-port", type=int, default=8888)
+    args = p.parse_args()
+    launcher = Launcher(Settings(), args)
+
+    def on_signal(signum: int, frame: object) -> None:
+        launcher.stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        launcher.start()
+        while not launcher.stopping.is_set():
+            dead = [n for n, proc in launcher.procs.items() if proc.poll() is not None]
+            if dead:
+                print(f"{', '.join(dead)} stopped; stopping the rest.", flush=True)
+                break
+            time.sleep(0.5)
+    finally:
+        print("Stopping…", flush=True)
+        launcher.stop()
+
+
+if __name__ == "__main__":
+    main()
