@@ -10,7 +10,7 @@ DAGSTER_GRPC_PORT ?= 4266
 JUPYTER_PORT ?= 8888
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt bench-ingest bench-query bench-pipeline clean
+.PHONY: help install run run-s3 test lint fmt bench-ingest bench-query bench-pipeline clean
 
 help: ## Show this menu
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,6 +35,10 @@ run: $(VENV)/.installed ## Run the product on its embedded defaults (app :8501, 
 	$(BIN)/ratatouille doctor
 	$(BIN)/ratatouille demo
 	$(BIN)/python -m pipelines.launch --host $(HOST) --app-port $(APP_PORT) \
+	  --dagster-port $(DAGSTER_PORT) --grpc-port $(DAGSTER_GRPC_PORT) --jupyter-port $(JUPYTER_PORT)
+
+run-s3: $(VENV)/.installed-dev ## Like run, on a local S3 server (SeaweedFS) instead of a folder
+	$(BIN)/python -m pipelines.launch --s3 --host $(HOST) --app-port $(APP_PORT) \
 	  --dagster-port $(DAGSTER_PORT) --grpc-port $(DAGSTER_GRPC_PORT) --jupyter-port $(JUPYTER_PORT)
 
 lint: $(VENV)/.installed-dev ## ruff, mypy (strict on lakehouse/), import-linter

@@ -6,6 +6,7 @@ here with a prefix, and Ctrl-C (or SIGTERM) stops every one of them.
 """
 
 import argparse
+import contextlib
 import os
 import secrets
 import signal
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from lakehouse import Settings
+from lakehouse import Lakehouse, Settings, demo
 from pipelines.serve import DagsterStack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,6 +138,33 @@ class Launcher:
         self.stack.stop()
 
 
+def with_local_s3(settings: Settings, stack: contextlib.ExitStack) -> Settings:
+    """Start a SeaweedFS S3 server under the state folder (data kept across runs) and point
+    every service at it, with the read-only key for playground queries."""
+    from lakehouse.s3server import REGION, S3Server
+
+    server = S3Server(settings.state_dir.resolve() / "s3")
+    server.start()
+    stack.callback(server.stop)
+    buckets = {"bronze": "bronze", "silver": "silver", "gold": "gold", "landing": "landing"}
+    server.create_buckets(buckets.values())
+    env = {
+        "STORAGE": "s3",
+        "S3_ENDPOINT": server.endpoint,
+        "S3_ACCESS_KEY": server.admin_key,
+        "S3_SECRET_KEY": server.admin_secret,
+        "S3_QUERY_ACCESS_KEY": server.readonly_key,
+        "S3_QUERY_SECRET_KEY": server.readonly_secret,
+        "S3_REGION": REGION,
+        "S3_USE_SSL": "false",
+        "S3_URL_STYLE": "path",
+    }
+    for name, value in env.items():
+        os.environ[f"RATATOUILLE_{name}"] = value  # the services inherit the environment
+    print(f"S3 (SeaweedFS) at http://{server.endpoint}, data in {server.tmp_dir}", flush=True)
+    return Settings()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1", help="bind address of every service")
@@ -144,8 +172,14 @@ def main() -> None:
     p.add_argument("--dagster-port", type=int, default=3000)
     p.add_argument("--grpc-port", type=int, default=4266)
     p.add_argument("--jupyter-port", type=int, default=8888)
+    p.add_argument("--s3", action="store_true", help="start a local S3 server and use it")
     args = p.parse_args()
-    launcher = Launcher(Settings(), args)
+    cleanup = contextlib.ExitStack()
+    settings = with_local_s3(Settings(), cleanup) if args.s3 else Settings()
+    if args.s3:
+        seeded = demo.seed(Lakehouse(settings))
+        print(f"Demo: {len(seeded)} dataset(s) seeded into S3 bronze.", flush=True)
+    launcher = Launcher(settings, args)
 
     def on_signal(signum: int, frame: object) -> None:
         launcher.stopping.set()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.s3server import REGION, S3Server
+from lakehouse.s3server import REGION, S3Server
 
 LAYERS = ("bronze", "silver", "gold", "landing")
 

