@@ -1,4 +1,4 @@
-"""Dagster's own storage: its home folder, its `dagster.yaml`, and pruning of old runs.
+"""Dagster's own storage: pruning of old runs (its home folder and yaml: pipelines/home.py).
 
 Locally Dagster keeps runs, event logs and schedules in SQLite under `<state_dir>/dagster`;
 the compose stack mounts `deploy/dagster/dagster.postgres.yaml` and keeps them in PostgreSQL.
@@ -6,7 +6,6 @@ Dagster purges old sensor and schedule ticks itself (`retention:` in the yaml) b
 or their event logs: `housekeeping_job` does, daily.
 """
 
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,32 +16,8 @@ from dagster._core.storage.event_log import SqliteEventLogStorage
 
 from lakehouse import Settings
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "deploy" / "dagster"
 # Finished for good. Queued, starting, started and canceling runs are never touched.
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
-
-
-def dagster_home(settings: Settings) -> Path:
-    """The DAGSTER_HOME folder: Dagster insists on an absolute path."""
-    return (settings.state_dir / "dagster").resolve()
-
-
-def prepare_home(settings: Settings, *, postgres: bool = False) -> Path:
-    """Create the Dagster home folder with its `dagster.yaml`; return the folder.
-
-    The file is rewritten only when the template changed, and atomically, so a daemon or
-    webserver starting at the same moment never reads half a file.
-    """
-    home = dagster_home(settings)
-    home.mkdir(parents=True, exist_ok=True)
-    template = TEMPLATES / ("dagster.postgres.yaml" if postgres else "dagster.local.yaml")
-    text = template.read_text()
-    target = home / "dagster.yaml"
-    if not target.exists() or target.read_text() != text:
-        partial = home / f".dagster.yaml.{os.getpid()}.tmp"
-        partial.write_text(text)
-        partial.replace(target)
-    return home
 
 
 def delete_old_runs(

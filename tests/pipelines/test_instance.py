@@ -22,14 +22,8 @@ from dagster._core.storage.schedules import SqliteScheduleStorage
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from lakehouse import Settings
-from pipelines.instance import (
-    TEMPLATES,
-    dagster_home,
-    delete_old_runs,
-    housekeeping_job,
-    housekeeping_schedule,
-    prepare_home,
-)
+from pipelines.home import TEMPLATES, dagster_home, prepare_home
+from pipelines.instance import delete_old_runs, housekeeping_job, housekeeping_schedule
 from tests.postgres import PostgresServer
 
 LOCAL_YAML = TEMPLATES / "dagster.local.yaml"
