@@ -8,9 +8,9 @@ import duckdb
 import pytest
 
 from lakehouse import Lakehouse, QueryError, Settings
+from lakehouse.s3server import REGION, S3Server
 from lakehouse.sandbox import Sandbox
 from tests.lakehouse.test_guard import REFUSED
-from lakehouse.s3server import REGION, S3Server
 
 
 @pytest.fixture(scope="module", params=["local", pytest.param("s3", marks=pytest.mark.s3)])
