@@ -94,6 +94,12 @@ def test_make_run_serves_the_app(tmp_path, target: str) -> None:
                 time.sleep(0.5)
         if target == "run":
             assert (tmp_path / "lake" / "bronze" / "orders").is_dir(), "the demo was seeded"
+            gold = tmp_path / "lake" / "gold" / "revenue_by_month" / "_current.json"
+            loop_deadline = time.monotonic() + 180
+            while not gold.exists():  # the demo flows through the pipelines on its own
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < loop_deadline, "the demo did not reach gold"
+                time.sleep(1)
         while True:  # JupyterLab, and the launcher says the stack is up
             assert proc.poll() is None, log.read_text()
             if _answers(f"http://127.0.0.1:{jupyter_port}/api/status"):

@@ -46,6 +46,7 @@ def test_upload_pipeline_query_chart(page: Page, product: dict[str, str], tmp_pa
     page.get_by_role("button", name="Ingest").click()
     expect(page.get_by_text("e2e_sales", exact=False).first).to_be_visible()
     expect(page.get_by_text("4 rows", exact=False).first).to_be_visible()
+    page.wait_for_timeout(1_000)  # the grids paint after the text
     shot(page, "02-upload-ingested")
 
     wait_for_gold()
