@@ -497,32 +497,6 @@ def detail(runs: list[RunTimes]) -> dict[str, float]:
     return out
 
 
-def tree_cpu_s() -> float:
-    """CPU seconds of this process and its descendants, exited ones included.
-
-    bench_query's `tree_cpu_s` counts live processes only; here run workers come and go
-    within the timed window, so a process's waited-for children (cutime, cstime) count too.
-    """
-    procs: dict[int, tuple[int, int]] = {}  # pid -> (ppid, own + reaped children's ticks)
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        procs[int(entry)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
-    ours, frontier = {os.getpid()}, [os.getpid()]
-    while frontier:
-        parent = frontier.pop()
-        for pid, (ppid, _) in procs.items():
-            if ppid == parent and pid not in ours:
-                ours.add(pid)
-                frontier.append(pid)
-    return sum(procs[p][1] for p in ours if p in procs) / os.sysconf("SC_CLK_TCK")
-
-
 def e2e_once(csv: Path, phase_s: float) -> E2ESample:
     """A fresh lake and a fresh Dagster stack; one drop `phase_s` after a landing-sensor
     tick, timed until gold answers."""
@@ -541,10 +515,10 @@ def e2e_once(csv: Path, phase_s: float) -> E2ESample:
                 stack_s = time.perf_counter() - started
                 with dg.DagsterInstance.get() as instance, Lakehouse(settings) as lake:
                     wait_for_phase(instance, phase_s)
-                    busy, mine = bench_ingest.busy_cpu_s(), tree_cpu_s()
+                    busy, mine = bench_ingest.busy_cpu_s(), machine.tree_cpu_s()
                     dropped = drop(lake, csv)
                     seen, groups, rows = wait_for_gold(lake)
-                    others = (bench_ingest.busy_cpu_s() - busy) - (tree_cpu_s() - mine)
+                    others = (bench_ingest.busy_cpu_s() - busy) - (machine.tree_cpu_s() - mine)
                     runs = wait_for_runs(instance)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -95,36 +95,14 @@ def busy_cpu_s() -> float:
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu_s() -> float:
-    """CPU seconds used by this process and its live descendants (workers, the S3 server)."""
-    procs: dict[int, tuple[int, int]] = {}  # pid -> (ppid, utime + stime ticks)
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        procs[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
-    ours, frontier = {os.getpid()}, [os.getpid()]
-    while frontier:
-        parent = frontier.pop()
-        for pid, (ppid, _) in procs.items():
-            if ppid == parent and pid not in ours:
-                ours.add(pid)
-                frontier.append(pid)
-    return sum(procs[p][1] for p in ours if p in procs) / os.sysconf("SC_CLK_TCK")
-
-
 @contextlib.contextmanager
 def others_cpu(out: dict[str, float], key: str) -> Iterator[None]:
     """Record in out[key] the CPU seconds other processes burned while the block ran."""
-    busy, mine = busy_cpu_s(), tree_cpu_s()
+    busy, mine = busy_cpu_s(), machine.tree_cpu_s()
     try:
         yield
     finally:
-        out[key] = max(0.0, (busy_cpu_s() - busy) - (tree_cpu_s() - mine))
+        out[key] = max(0.0, (busy_cpu_s() - busy) - (machine.tree_cpu_s() - mine))
 
 
 def proc_status_mb(pid: int, field_name: str) -> float | None:

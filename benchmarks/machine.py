@@ -37,3 +37,27 @@ def write_results(kind: str, title: str, payload: dict[str, Any], table: str) ->
     machine = "\n".join(f"- {k}: {v}" for k, v in payload["machine"].items())
     stem.with_suffix(".md").write_text(f"# {title}\n\n{table}\n\n## Machine\n\n{machine}\n")
     return stem
+
+
+def tree_cpu_s() -> float:
+    """CPU seconds of this process and its descendants, exited ones included: a process's
+    waited-for children (cutime, cstime) count, so run workers that come and go within the
+    timed window are not lost."""
+    procs: dict[int, tuple[int, int]] = {}  # pid -> (ppid, own + reaped children's ticks)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        procs[int(entry)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
+    ours, frontier = {os.getpid()}, [os.getpid()]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, _) in procs.items():
+            if ppid == parent and pid not in ours:
+                ours.add(pid)
+                frontier.append(pid)
+    return sum(procs[p][1] for p in ours if p in procs) / os.sysconf("SC_CLK_TCK")
