@@ -10,7 +10,8 @@ DAGSTER_GRPC_PORT ?= 4266
 JUPYTER_PORT ?= 8888
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-s3 test lint fmt bench-ingest bench-query bench-pipeline clean
+.PHONY: help install run run-s3 test lint fmt bench-ingest bench-query bench-pipeline reliability \
+  scale clean
 
 help: ## Show this menu
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -70,6 +71,16 @@ bench-query: $(VENV)/.installed-dev ## Benchmark untrusted SQL on TPC-H SF1 vs r
 
 bench-pipeline: $(VENV)/.installed-dev ## Benchmark the silver asset vs raw DuckDB, and landing → gold
 	$(BIN)/python -m benchmarks.bench_pipeline
+
+# The same suites run in `make test` at CI size; these are the full-size runs with their reports.
+RELIABILITY_LOAD_S ?= 300
+SF ?= 10
+
+reliability: $(VENV)/.installed-dev $(CHROMIUM) ## Faults, 5-minute concurrent load, hostile inputs; prints what held
+	RELIABILITY_LOAD_S=$(RELIABILITY_LOAD_S) $(BIN)/pytest tests/reliability -p no:cacheprovider
+
+scale: $(VENV)/.installed-dev ## TPC-H SF10 (SF=…) landing → bronze → silver → gold and queries, local and S3
+	$(BIN)/python -m benchmarks.scale --sf $(SF)
 
 clean: ## Remove the venv and caches (the lake stays)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
