@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
@@ -32,6 +33,9 @@ class Lakehouse:
         self.settings = settings or Settings()
         self.storage = storage or open_storage(self.settings)
         self._engine: QueryEngine | None = None
+        # The app shares one Lakehouse across sessions: without the lock, two sessions' first
+        # queries each built a pool (query_workers exceeded; close() stopped only the last).
+        self._engine_lock = threading.Lock()
 
     # -- bronze ---------------------------------------------------------------------------
     def ingest(
@@ -186,9 +190,10 @@ class Lakehouse:
     @property
     def engine(self) -> QueryEngine:
         """The worker pool for untrusted SQL, started on first use."""
-        if self._engine is None:
-            self._engine = QueryEngine(self.settings)
-        return self._engine
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = QueryEngine(self.settings)
+            return self._engine
 
     def query(
         self, sql: str, *, max_rows: int | None = None, time_limit_s: float | None = None
@@ -207,9 +212,10 @@ class Lakehouse:
         return charts.chart(self.engine, sql, spec)
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        with self._engine_lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.close()
 
     def __enter__(self) -> Lakehouse:
         return self

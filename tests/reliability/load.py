@@ -11,6 +11,7 @@ until STOP_FILE exists and writes one JSON line per published snapshot to OUT_FI
 
 import io
 import json
+import os
 import random
 import statistics
 import sys
@@ -189,8 +190,8 @@ class Load:
         try:
             out = work()
         except Exception as e:  # noqa: BLE001 -- every failure is counted and reported, not raised
-            title = getattr(e, "title", type(e).__name__)
-            self.errors.append(f"{kind} {what}: {title}: {e}")
+            title, msg = getattr(e, "title", type(e).__name__), getattr(e, "msg", str(e))
+            self.errors.append(f"{kind} {what}: {title}: {msg}")
             return None
         self.samples.append(Sample(kind, time.monotonic() - t0))
         return out
@@ -288,8 +289,9 @@ class Load:
                 self.errors.append(f"upload {upload_id}: {result.rows} rows, sent {rows}")
 
     def watch_workers(self) -> None:
+        """Query worker processes of this process (any pool, not only the Lakehouse's own)."""
         while self.running():
-            pids = self.lake.engine.worker_pids
+            pids = worker_processes()
             self.pids.update(pids)
             self.most_workers = max(self.most_workers, len(pids))
             time.sleep(0.1)
@@ -315,6 +317,22 @@ class Load:
 
     def latencies(self, kind: str) -> list[float]:
         return [s.seconds for s in self.samples if s.kind == kind]
+
+
+def worker_processes() -> set[int]:
+    """Live `lakehouse.worker` children of this process, from /proc."""
+    me, found = os.getpid(), set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            mine = fields[0] != "Z" and int(fields[1]) == me
+            if mine and b"lakehouse.worker" in (entry / "cmdline").read_bytes():
+                found.add(int(entry.name))
+        except (OSError, ValueError, IndexError):  # gone meanwhile
+            continue
+    return found
 
 
 def pct(values: list[float], q: float) -> float:

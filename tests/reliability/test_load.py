@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from lakehouse import Lakehouse, Settings, bronze
+from lakehouse import Lakehouse, QueryEngine, Settings, bronze
 from pipelines.serve import free_port
 from tests.e2e.conftest import browser
 from tests.reliability import load as workload
@@ -194,7 +195,7 @@ def check_after(lake: Lakehouse, load: workload.Load) -> dict[str, Any]:
     batches = {b.batch_id: b.rows for b in bronze.require_batches(lake.storage, workload.UPLOADS)}
     lake.close()
     deadline = time.monotonic() + 10
-    alive = sorted(load.pids)
+    alive = sorted(load.pids | workload.worker_processes())
     while alive and time.monotonic() < deadline:
         alive = [pid for pid in alive if _alive(pid)]
         time.sleep(0.1)
@@ -212,7 +213,7 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    return pid in workload.worker_processes()  # not a zombie, nor a new process with its pid
 
 
 def figures(load: workload.Load, published: list[dict[str, Any]], after: dict[str, Any]) -> str:
@@ -308,3 +309,45 @@ def test_load_s3(
     load, published, after = run_load(tmp_path, settings, seconds)
     row.figures = figures(load, published, after)
     verify(load, published, after, settings)
+
+
+@pytest.mark.timeout(60)
+def test_sessions_starting_together_share_one_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record: Record
+) -> None:
+    """The app's sessions share one Lakehouse; their first queries can arrive together. Thread
+    switches are forced to be frequent so that a check-then-create race shows in 50 rounds."""
+    settings = prepare(tmp_path, monkeypatch, keep_storage=False)
+    row = record(
+        f"50 rounds of {USERS} threads asking a fresh shared Lakehouse for its engine at once",
+        "one query pool per Lakehouse (a second pool would exceed query_workers and outlive "
+        "close())",
+    )
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        pools = [pools_at_first_use(Lakehouse(settings), USERS) for _ in range(50)]
+    finally:
+        sys.setswitchinterval(switch)
+    row.figures = f"most pools in a round {max(pools)}; rounds with two or more " + str(
+        sum(p > 1 for p in pools)
+    )
+    assert max(pools) == 1
+
+
+def pools_at_first_use(lake: Lakehouse, threads: int) -> int:
+    """How many query pools `threads` threads got when they asked at the same moment."""
+    start = threading.Barrier(threads)
+    engines: list[QueryEngine] = []
+
+    def first_query() -> None:
+        start.wait()
+        engines.append(lake.engine)
+
+    running = [threading.Thread(target=first_query) for _ in range(threads)]
+    for t in running:
+        t.start()
+    for t in running:
+        t.join()
+    lake.close()
+    return len({id(e) for e in engines})
