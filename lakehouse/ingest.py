@@ -5,7 +5,7 @@ Everything before the upload happens in a private staging folder; in storage, th
 manifest is written last and a failed upload removes what it wrote.
 """
 
-import contextlib
+import errno
 import getpass
 import io
 import shutil
@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 import duckdb
 
-from lakehouse import bronze, duck
+from lakehouse import bronze, duck, leftovers
 from lakehouse.bronze import BatchManifest, Mode, SchemaDrift
 from lakehouse.convert import convert
 from lakehouse.errors import IngestError, LakehouseError, StorageError
@@ -108,10 +108,30 @@ def ingest(
         )
         if progress:
             progress("publishing", 1.0)
-        replaced = _commit(storage, manifest, staging / "data.parquet", original)
+        replaced = _commit(settings, storage, manifest, staging / "data.parquet", original)
+    except (LakehouseError, OSError) as e:
+        if _disk_full(e):
+            raise IngestError(
+                f"The disk holding {settings.state_dir} ran out of space while converting "
+                f"{name}; nothing was added to bronze. Free some space, or point "
+                "RATATOUILLE_STATE_DIR at a disk with room for about twice the file.",
+                title="Disk full",
+            ) from e
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return IngestResult(manifest, time.monotonic() - started, replaced)
+
+
+def _disk_full(e: BaseException | None) -> bool:
+    # DuckDB reports it in its message only; Python's copy as errno.
+    while e is not None:
+        if (isinstance(e, OSError) and e.errno == errno.ENOSPC) or (
+            "No space left on device" in str(e)
+        ):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def _quiet(stage: str, fraction: float) -> None:
@@ -317,18 +337,20 @@ def _poll_progress(con: duckdb.DuckDBPyConnection, progress: Progress) -> Callab
     return stop
 
 
-def _commit(storage: Storage, manifest: BatchManifest, parquet: Path, original: Path) -> int:
+def _commit(
+    settings: Settings, storage: Storage, manifest: BatchManifest, parquet: Path, original: Path
+) -> int:
     """Upload data and original, then the manifest (the commit point); undo on failure."""
     prefix = bronze.batch_prefix(manifest.dataset, manifest.batch_id)
+    leftovers.sweep(settings, storage)
     try:
         storage.put_file(manifest.data_key, parquet, move=True)
         # A spooled upload is ours to move; a user's file is copied.
         storage.put_file(manifest.original_key, original, move=original.parent == parquet.parent)
         storage.put_bytes(prefix + bronze.MANIFEST, manifest.to_json())
     except BaseException:
-        # Without a manifest any leftovers are invisible to readers.
-        with contextlib.suppress(LakehouseError):
-            storage.delete_prefix(prefix)
+        # Without a manifest the objects are invisible to readers; they still go.
+        leftovers.remove(settings, storage, prefix)
         raise
     if manifest.mode != "replace":
         return 0

@@ -108,6 +108,7 @@ class S3Server:
         self.readonly_key = "reader" + secrets.token_hex(6)
         self.readonly_secret = secrets.token_hex(20)
         self.port = 0
+        self._ports: dict[str, int] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._grpc_sockets: list[Path] = []
@@ -132,14 +133,50 @@ class S3Server:
                 if attempt == attempts:
                     raise RuntimeError(f"weed mini exited at startup\n{self.log_tail()}") from None
 
-    def _start_once(self) -> None:
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def kill(self) -> None:
+        """Crash the server (SIGKILL, no shutdown): what a power cut or OOM kill looks like."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
+        self.stop()
+
+    def restart(self) -> None:
+        """Start again on the same ports and data, as a supervisor would after a crash."""
+        self.stop()
+        self._start_once(self._ports)
+        self._wait_until_readable()
+
+    def _wait_until_readable(self) -> None:
+        # Answering ListBuckets comes before its volumes are loaded: reads fail with
+        # InternalError for a moment. A supervisor's health check would wait for this too.
+        client = self._client(self.admin_key, self.admin_secret, fast=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                for bucket in client.list_buckets().get("Buckets", []):
+                    listed = client.list_objects_v2(Bucket=bucket["Name"], MaxKeys=1)
+                    for obj in listed.get("Contents", []):
+                        client.get_object(Bucket=bucket["Name"], Key=obj["Key"])["Body"].read()
+                return
+            except (BotoCoreError, ClientError) as exc:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"S3 server not serving reads: {exc}") from exc
+            time.sleep(0.1)
+
+    def _start_once(self, ports: dict[str, int] | None = None) -> None:
         data_dir = self.tmp_dir / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         config = self.tmp_dir / "identities.json"
         config.write_text(json.dumps(self._identities()))
-        ports = dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS)), strict=True))
-        admin = _free_port_pair(ADMIN_GRPC_OFFSET, set(ports.values()))
-        ports |= {"admin.port": admin, "admin.port.grpc": admin + ADMIN_GRPC_OFFSET}
+        if not ports:
+            ports = dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS)), strict=True))
+            admin = _free_port_pair(ADMIN_GRPC_OFFSET, set(ports.values()))
+            ports |= {"admin.port": admin, "admin.port.grpc": admin + ADMIN_GRPC_OFFSET}
+        self._ports = ports
         self.port = ports["s3.port"]
         # gRPC unix sockets are hard-wired to /tmp and outlive an early or unclean stop.
         self._grpc_sockets = [

@@ -269,6 +269,29 @@ _PREFIXES = {
 }
 
 
+_OFFLOAD = re.compile(r"failed to offload data block .*?\(([\d.]+ ?\w+)/([\d.]+ ?\w+) used\)")
+_SIZE = re.compile(r"([\d.]+)\s*([KMGT]i?B|bytes?|B)", re.I)
+_UNITS = {"b": 1, "byte": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _size(text: str) -> float | None:
+    m = _SIZE.fullmatch(text.strip())
+    return float(m[1]) * _UNITS[m[2].lower()] if m else None
+
+
+def _spill_disk_full(text: str, settings: Settings) -> str | None:
+    """The spill cap DuckDB hit, when that was the disk's free space rather than our limit.
+    (DuckDB caps spilling at the free disk space and calls it out of memory either way.)"""
+    m = _OFFLOAD.search(text)
+    if not m:
+        return None
+    cap, limit = _size(m[2]), _size(settings.query_temp_limit)
+    if cap is None or limit is None or cap >= 0.9 * limit:
+        return None
+    return m[2]
+
+
 def translate(e: Exception, settings: Settings) -> QueryError:
     """DuckDB's exception as a QueryError with a title a person can act on."""
     text = str(e)
@@ -279,6 +302,15 @@ def translate(e: Exception, settings: Settings) -> QueryError:
     for prefix in ("Catalog Error: ", "Binder Error: ", "Parser Error: ", "Conversion Error: "):
         first = first.removeprefix(prefix)
     if issubclass(kind, duckdb.OutOfMemoryException):
+        disk = _spill_disk_full(text, settings)
+        if disk:
+            return QueryError(
+                f"The query needed more than {settings.query_memory_limit} of memory, and the "
+                f"disk under {settings.state_dir} had only {disk} free to spill the rest. Free "
+                "disk space, point RATATOUILLE_STATE_DIR at a bigger disk, or filter or "
+                "aggregate earlier.",
+                title="Disk full",
+            )
         return QueryError(
             f"The query needed more than {settings.query_memory_limit} of memory and "
             f"{settings.query_temp_limit} of spill space. Filter or aggregate earlier, or raise "

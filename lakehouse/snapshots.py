@@ -7,6 +7,7 @@ first, so they see either the old table or the new one, never a mix.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from dataclasses import asdict, dataclass
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from lakehouse import duck
+from lakehouse import duck, leftovers
 from lakehouse.errors import LakehouseError, QueryError, TableNotFoundError
 from lakehouse.ids import new_id, now_iso
 from lakehouse.layers import Layer, check_table_name, quote_literal
@@ -115,6 +116,7 @@ def publish(
             if not isinstance(data, str):
                 con.unregister("_publish_input")
         snap = _upload(
+            settings,
             storage,
             layer,
             table,
@@ -129,17 +131,21 @@ def publish(
         shutil.rmtree(staging, ignore_errors=True)
         if own:
             con.close()
-    prune(
-        storage,
-        layer,
-        table,
-        settings.snapshots_keep,
-        timedelta(seconds=settings.snapshots_grace_s),
-    )
+    # Past the commit point: the snapshot is current, so housekeeping failing (storage gone
+    # a moment later) must not report the publish as failed; the next publish prunes.
+    with contextlib.suppress(LakehouseError):
+        prune(
+            storage,
+            layer,
+            table,
+            settings.snapshots_keep,
+            timedelta(seconds=settings.snapshots_grace_s),
+        )
     return snap
 
 
 def _upload(
+    settings: Settings,
     storage: Storage,
     layer: Layer,
     table: str,
@@ -153,15 +159,22 @@ def _upload(
     folder = f"{table_prefix(layer, table)}snapshot={snapshot_id}/"
     parts = sorted(staging.glob("part-*.parquet"), key=lambda p: int(p.stem.split("-")[1]))
     files, size = [], 0
-    for part in parts:
-        size += part.stat().st_size
-        key = folder + part.name
-        storage.put_file(key, part, move=True)
-        files.append(key)
-    snap = Snapshot(
-        layer.value, table, snapshot_id, files, rows, size, schema, now_iso(), run_id, inputs=inputs
-    )
-    storage.put_bytes(folder + SNAPSHOT, snap.to_json())
+    leftovers.sweep(settings, storage)
+    try:
+        for part in parts:
+            size += part.stat().st_size
+            key = folder + part.name
+            storage.put_file(key, part, move=True)
+            files.append(key)
+        snap = Snapshot(
+            layer.value, table, snapshot_id, files, rows, size, schema, now_iso(), run_id,
+            inputs=inputs,
+        )  # fmt: skip
+        storage.put_bytes(folder + SNAPSHOT, snap.to_json())
+    except BaseException:
+        leftovers.remove(settings, storage, folder)
+        raise
+    # Not undone if it fails: the pointer may have been written all the same.
     storage.put_bytes(table_prefix(layer, table) + CURRENT, snap.to_json())  # the commit point
     return snap
 

@@ -64,7 +64,7 @@ def record(request: pytest.FixtureRequest) -> Iterator[Record]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     rep = yield
     if rep.when == "call":
         item.rep_call = rep  # type: ignore[attr-defined]
