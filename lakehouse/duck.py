@@ -3,6 +3,10 @@
 import contextlib
 import functools
 import importlib.util
+import os
+import shutil
+import time
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -54,12 +58,45 @@ def s3_secret_sql(settings: Settings, *, name: str = "lake") -> str:
     return f"CREATE OR REPLACE SECRET {name} ({body})"
 
 
+# A spill folder of a dead process untouched this long is a crash's leftover. (The age keeps
+# folders of live processes in other PID namespaces, e.g. containers sharing the folder.)
+_SPILL_ORPHAN_S = 3600
+
+
+def _sweep_spill(root: Path) -> None:
+    now = time.time()
+    for folder in root.iterdir():
+        pid, _, _ = folder.name.partition("-")
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            newest = max([folder.stat().st_mtime, *(f.stat().st_mtime for f in folder.iterdir())])
+        except OSError:
+            continue  # removed meanwhile
+        if now - newest > _SPILL_ORPHAN_S:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def connect(
     settings: Settings, *, extensions: tuple[str, ...] = (), memory_limit: str | None = None
 ) -> duckdb.DuckDBPyConnection:
     """A fresh in-memory DuckDB with limits from settings; S3 access when storage is S3."""
-    spill = settings.state_dir / "duckdb_tmp"
-    spill.mkdir(parents=True, exist_ok=True)
+    # DuckDB names its spill files the same in every instance and deletes them on close, so
+    # each connection gets its own folder (created by DuckDB on first spill, removed on close).
+    spill_root = settings.state_dir / "duckdb_tmp"
+    spill_root.mkdir(parents=True, exist_ok=True)
+    _sweep_spill(spill_root)
+    spill = spill_root / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
     config: dict[str, str | bool | int | float | list[str]] = {
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
