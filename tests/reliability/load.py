@@ -177,6 +177,7 @@ class Load:
     uploads: list[Upload] = field(default_factory=list)
     pids: set[int] = field(default_factory=set)
     most_workers: int = 0
+    worker_mb: list[tuple[float, float]] = field(default_factory=list)  # (s, workers' RSS)
 
     @property
     def deadline(self) -> float:
@@ -294,6 +295,7 @@ class Load:
             pids = worker_processes()
             self.pids.update(pids)
             self.most_workers = max(self.most_workers, len(pids))
+            self.worker_mb.append((time.monotonic() - self.started, sum(map(rss_mb, pids))))
             time.sleep(0.1)
 
     def run(self, users: int, uploaders: int, main: Callable[[], None] | None = None) -> None:
@@ -315,6 +317,15 @@ class Load:
         finally:
             self.stop.set()
 
+    def worker_growth(self) -> str:
+        """The pool's resident memory early on and at the end: a leak grows with the load."""
+
+        def peak(lo: float, hi: float) -> float:
+            return max((m for t, m in self.worker_mb if lo <= t <= hi), default=0.0)
+
+        s = self.seconds
+        return f"{peak(0.1 * s, 0.2 * s):.0f} MB at 10-20 % → {peak(0.9 * s, s):.0f} MB at 90-100 %"
+
     def latencies(self, kind: str) -> list[float]:
         return [s.seconds for s in self.samples if s.kind == kind]
 
@@ -333,6 +344,21 @@ def worker_processes() -> set[int]:
         except (OSError, ValueError, IndexError):  # gone meanwhile
             continue
     return found
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process in MB (0 if it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def open_fds() -> int:
+    return len(list(Path("/proc/self/fd").iterdir()))
 
 
 def pct(values: list[float], q: float) -> float:

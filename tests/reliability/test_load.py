@@ -23,6 +23,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from lakehouse import Lakehouse, QueryEngine, Settings, bronze
+from lakehouse.s3server import S3Server
 from pipelines.serve import free_port
 from tests.e2e.conftest import browser
 from tests.reliability import load as workload
@@ -132,6 +133,8 @@ def app_server(tmp_path: Path) -> Iterator[str]:
             app.kill()
             app.wait()
         log.close()
+    text = (tmp_path / "streamlit.log").read_text(errors="replace")
+    assert "Traceback" not in text, f"the app logged an exception:\n{text[-3000:]}"
 
 
 def run_in_browser(page: Page, sql: str, rows: int) -> float:
@@ -170,6 +173,7 @@ def run_load(
     lake = Lakehouse(settings)  # the app's one shared Lakehouse (st.cache_resource)
     workload.seed(lake)
     load = workload.Load(lake, seconds, workload.refusal_titles(settings))
+    fds, mb = workload.open_fds(), workload.rss_mb()
     runs: list[float] = []
     with pipeline(tmp_path) as out:
         if browser is None:
@@ -178,6 +182,7 @@ def run_load(
             with app_server(tmp_path) as url:
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
                 page = context.new_page()
+                page.on("pageerror", lambda e: load.errors.append(f"browser page error: {e}"))
                 page.set_default_timeout(60_000)
                 try:
                     load.run(USERS, UPLOADERS, lambda: browser_user(load, page, url, runs))
@@ -186,6 +191,8 @@ def run_load(
     published = [json.loads(line) for line in out.read_text().splitlines()]
     after = check_after(lake, load)
     after["browser"] = runs
+    after["fds"] = (fds, workload.open_fds())
+    after["mb"] = (mb, workload.rss_mb())
     return load, published, after
 
 
@@ -231,6 +238,10 @@ def figures(load: workload.Load, published: list[dict[str, Any]], after: dict[st
         f"refusals {len(load.latencies('refusal'))}, "
         f"time limits {len(load.latencies('time_limit'))}, errors {len(load.errors)}",
         f"workers ≤ {load.most_workers} ({len(load.pids)} pids), left {len(after['alive'])}",
+        f"workers' RSS {load.worker_growth()}",
+        "test process (the app's role) RSS {:.0f} → {:.0f} MB, open files {} → {}".format(
+            *after["mb"], *after["fds"]
+        ),
     ]
     if after["browser"]:
         out.append(f"browser runs {workload.spread(after['browser'])}")
@@ -265,6 +276,8 @@ def verify(
     assert after["alive"] == [], f"query workers left running: {after['alive']}"
     assert after["spill_left"] == [], f"spill folders left behind: {after['spill_left']}"
     assert load.latencies("refusal") and load.latencies("time_limit")
+    # A handle per query, upload or publish would show as hundreds here; pools stay bounded.
+    assert after["fds"][1] - after["fds"][0] < 50, f"open files grew: {after['fds']}"
 
 
 TRIED = (
@@ -300,8 +313,15 @@ def test_load_local(
 @pytest.mark.s3
 @pytest.mark.timeout(TIMEOUT_S)
 def test_load_s3(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record: Record, s3_env: dict[str, Any]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    record: Record,
+    s3_env: dict[str, Any],
+    s3_server: S3Server,
 ) -> None:
+    # As `make run-s3` runs the app: playground queries hold the read-only key.
+    monkeypatch.setenv("RATATOUILLE_S3_QUERY_ACCESS_KEY", s3_server.readonly_key)
+    monkeypatch.setenv("RATATOUILLE_S3_QUERY_SECRET_KEY", s3_server.readonly_secret)
     settings = prepare(tmp_path, monkeypatch, keep_storage=True)
     assert settings.storage == "s3"
     seconds = load_seconds() / 2
