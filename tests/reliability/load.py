@@ -28,6 +28,7 @@ from lakehouse.duck import parquet_scan
 
 GOLD = "load_sales"
 UPLOADS = "load_uploads"
+SEED_ROWS = 10
 MODEL = """-- description: Reliability load: sales per day, region and product, scaled by the
 -- description: pipeline's tick so that every build publishes different content.
 -- key: day, region, product
@@ -139,7 +140,7 @@ def seed(lake: Lakehouse) -> None:
     lake.publish("silver", "load_tick", pa.table({"tick": pa.array([0], pa.int64())}))
     lake.settings.models_dir.mkdir(parents=True, exist_ok=True)
     (lake.settings.models_dir / f"{GOLD}.sql").write_text(MODEL)
-    lake.ingest(io.BytesIO(upload_csv("seed", 10)), dataset=UPLOADS, filename="seed.csv")
+    lake.ingest(io.BytesIO(upload_csv("seed", SEED_ROWS)), dataset=UPLOADS, filename="seed.csv")
 
 
 def upload_csv(upload_id: str, rows: int) -> bytes:
@@ -175,6 +176,8 @@ class Load:
     gold_reads: list[str] = field(default_factory=list)  # checksum keys
     chart_totals: list[int] = field(default_factory=list)
     uploads: list[Upload] = field(default_factory=list)
+    sent: dict[str, int] = field(default_factory=lambda: {"seed": SEED_ROWS})  # id → rows
+    upload_reads: list[tuple[str, int]] = field(default_factory=list)  # (id, rows) as read
     pids: set[int] = field(default_factory=set)
     most_workers: int = 0
     worker_mb: list[tuple[float, float]] = field(default_factory=list)  # (s, workers' RSS)
@@ -220,7 +223,9 @@ class Load:
             time.sleep(rng.uniform(0.0, 0.1))  # a user reads the result before the next click
 
     def query(self, name: str) -> None:
-        self.timed("query", name, lambda: self.lake.query(QUERIES[name]))
+        result = self.timed("query", name, lambda: self.lake.query(QUERIES[name]))
+        if result is not None and name == "uploads":
+            self.upload_reads += [(r["upload_id"], r["n"]) for r in result.table.to_pylist()]
 
     def chart(self, name: str) -> None:
         sql, spec = CHARTS[name]
@@ -272,6 +277,7 @@ class Load:
     def upload(self, upload_id: str, rows: int) -> None:
         """The upload page's call: `lake.ingest` of a binary stream with a progress callback."""
         data = upload_csv(upload_id, rows)
+        self.sent[upload_id] = rows  # before the ingest: a reader may see the batch before we do
         result = self.timed(
             "upload",
             upload_id,

@@ -234,7 +234,8 @@ def figures(load: workload.Load, published: list[dict[str, Any]], after: dict[st
         f"{len(set(load.gold_reads))} of {len(published)} published snapshots, torn {len(torn)}",
         f"publishes {workload.spread([p['seconds'] for p in published])} (tick + Dagster run)",
         f"uploads {workload.spread(load.latencies('upload'))}, "
-        f"{sum(u.rows for u in load.uploads):,} rows",
+        f"{sum(u.rows for u in load.uploads):,} rows, read {len(load.upload_reads)} batch counts "
+        "during the load",
         f"refusals {len(load.latencies('refusal'))}, "
         f"time limits {len(load.latencies('time_limit'))}, errors {len(load.errors)}",
         f"workers ≤ {load.most_workers} ({len(load.pids)} pids), left {len(after['alive'])}",
@@ -267,8 +268,10 @@ def verify(
     assert len(published) >= 2 and len(seen) >= 2, (
         f"{len(published)} publishes, {len(seen)} seen: the load never overlapped a republish"
     )
-    expected = {u.upload_id: u.rows for u in load.uploads} | {"seed": 10}
+    expected = {u.upload_id: u.rows for u in load.uploads} | {"seed": workload.SEED_ROWS}
     assert after["counted"] == expected
+    partial = [(i, n) for i, n in load.upload_reads if load.sent.get(i) != n]
+    assert partial == [], f"uploads read while incomplete (id, rows read): {partial[:5]}"
     for u in load.uploads:
         assert after["batches"].get(u.batch_id) == u.rows, u
     assert load.uploads, "no upload finished"
@@ -287,7 +290,7 @@ TRIED = (
 )
 HELD = (
     "no errors but refusals/time limits; every gold read equals a published snapshot; "
-    "every upload landed with its rows; no worker left"
+    "every upload landed with its rows and none was read half-landed; no worker left"
 )
 
 
