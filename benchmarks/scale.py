@@ -10,6 +10,7 @@ its RSS, DuckDB's spill folders under the state folder and the disk the scratch 
 """
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -79,7 +80,7 @@ STAGES = {
     "ingest": "↳ ingest → bronze (phase)",
     "silver": "↳ silver build (phase)",
     "gold": f"gold model `{MODEL}`: Dagster run",
-    "queries": "playground: Q1, Q6, gold (caller)",
+    "queries": "playground: Q1, Q6, gold (caller + reaped workers)",
     "worker": "↳ query worker (VmHWM)",
     "server": "S3 server (SeaweedFS, VmHWM; disk after = its data)",
 }
@@ -367,6 +368,7 @@ def _peaks(samples: list[tuple[float, float, float, float]], lo: float, hi: floa
 
 def stage_from(mode: str, name: str, w: Watched, scratch: Path) -> Stage:
     _, spill, disk = _peaks(w.samples, 0, math.inf)
+    after = disk_mb(scratch)
     return Stage(
         mode,
         name,
@@ -376,8 +378,8 @@ def stage_from(mode: str, name: str, w: Watched, scratch: Path) -> Stage:
         w.peak_rss_mb,
         "wait4",
         spill,
-        disk,
-        disk_mb(scratch),
+        max(disk, after),  # a stage shorter than one sample interval has no samples
+        after,
         w.others_cpu_s,
         w.error,
         {k: v for k, v in w.report.items() if k != "answer"},
@@ -532,7 +534,8 @@ def reference(csv: Path) -> dict[str, Any]:
     """Raw DuckDB's answers on the CSV, computed once per CSV (cached beside it)."""
     cache = csv.with_name("scale-answers.json")
     stat = csv.stat()
-    tag = f"{stat.st_size}:{int(stat.st_mtime)}:{hash(MODEL_SQL + ''.join(QUERIES.values()))}"
+    sql = hashlib.sha256((MODEL_SQL + "".join(QUERIES.values())).encode()).hexdigest()[:16]
+    tag = f"{stat.st_size}:{int(stat.st_mtime)}:{sql}"
     if cache.is_file():
         cached = json.loads(cache.read_text())
         if cached.get("tag") == tag:
@@ -620,6 +623,16 @@ def verdict(mode: str, stages: list[Stage], ref: dict[str, Any], sf: float) -> V
     return Verdict(tried, held, figures, problems)
 
 
+# Cells a stage has no figure for: shown as "–" rather than a misleading 0.
+NOT_MEASURED = {
+    "landing": {"rows"},
+    "ingest": {"after"},
+    "silver": {"after"},
+    "worker": {"wall", "rows", "spill", "disk", "after"},
+    "server": {"wall", "rows", "spill", "disk"},
+}
+
+
 def stage_table(stages: list[Stage]) -> str:
     lines = [
         "| mode | stage | wall s | rows | peak RSS MB | RSS ≤ 6 GiB | spill peak MB | "
@@ -627,12 +640,21 @@ def stage_table(stages: list[Stage]) -> str:
         "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
     for s in stages:
+        skip = NOT_MEASURED.get(s.stage, set())
+        cells = {
+            "wall": f"{s.wall_s:.1f}",
+            "rows": f"{s.rows:,}",
+            "spill": f"{s.spill_peak_mb:,.0f}",
+            "disk": f"{s.disk_peak_mb:,.0f}",
+            "after": f"{s.disk_after_mb:,.0f}",
+        }
+        c = {k: "–" if k in skip else v for k, v in cells.items()}
         ok = "" if s.ok else " **FAILED**"
         how = "" if s.rss_how == "wait4" else f" ({s.rss_how})"
         lines.append(
-            f"| {s.mode} | {STAGES[s.stage]}{ok} | {s.wall_s:.1f} | {s.rows:,} | "
+            f"| {s.mode} | {STAGES[s.stage]}{ok} | {c['wall']} | {c['rows']} | "
             f"{s.peak_rss_mb:,.0f}{how} | {'PASS' if s.rss_ok else 'MISS'} | "
-            f"{s.spill_peak_mb:,.0f} | {s.disk_peak_mb:,.0f} | {s.disk_after_mb:,.0f} |"
+            f"{c['spill']} | {c['disk']} | {c['after']} |"
         )
     return "\n".join(lines)
 
