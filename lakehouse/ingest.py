@@ -8,7 +8,6 @@ manifest is written last and a failed upload removes what it wrote.
 import errno
 import getpass
 import io
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from lakehouse.sniff import (
     mb,
     stream_pass,
 )
+from lakehouse.staging import folder as staging_folder
 from lakehouse.storage import Storage
 
 Progress = Callable[[str, float], None]  # (stage, fraction 0..1)
@@ -91,8 +91,24 @@ def ingest(
     except LakehouseError as e:
         raise IngestError(e.msg, title=e.title) from e
     batch_id = new_id()
-    staging = settings.state_dir / "staging" / batch_id
-    staging.mkdir(parents=True)
+    with staging_folder(settings, batch_id) as staging:
+        return _ingest_in(settings, storage, source, name, dataset, batch_id, mode, staging,
+                          who, progress, started)  # fmt: skip
+
+
+def _ingest_in(
+    settings: Settings,
+    storage: Storage,
+    source: Path | str | BinaryIO,
+    name: str,
+    dataset: str,
+    batch_id: str,
+    mode: Mode,
+    staging: Path,
+    who: str | None,
+    progress: Progress | None,
+    started: float,
+) -> IngestResult:
     try:
         manifest, original = _build(
             settings,
@@ -118,14 +134,14 @@ def ingest(
                 title="Disk full",
             ) from e
         raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return IngestResult(manifest, time.monotonic() - started, replaced)
 
 
 def _disk_full(e: BaseException | None) -> bool:
     # DuckDB reports it in its message only; Python's copy as errno.
-    while e is not None:
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:  # chains can loop
+        seen.add(id(e))
         if (isinstance(e, OSError) and e.errno == errno.ENOSPC) or (
             "No space left on device" in str(e)
         ):

@@ -7,11 +7,11 @@ to `landing/_rejected/` with `<file>.error.json` beside it. Nothing is deleted u
 """
 
 import json
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
+from lakehouse import staging
 from lakehouse.errors import IngestError, LakehouseError
 from lakehouse.ids import new_id, now_iso
 from lakehouse.ingest import IngestResult, ingest
@@ -96,25 +96,22 @@ def ingest_file(
             title="Wrong dataset",
         )
     dataset = obj.dataset
-    staging = settings.state_dir / "staging" / f"landing-{new_id()}"
     try:
         if dataset is not None:
             check_table_name(dataset, "dataset")
-        if storage.kind == "local":
-            source = Path(storage.uri(key))
-        else:
-            staging.mkdir(parents=True)
-            source = staging / obj.name
-            storage.download(key, source)
-        result = ingest(
-            settings, storage, source, dataset=dataset, filename=obj.name, who="landing"
-        )
+        with staging.folder(settings, f"landing-{new_id()}") as work:
+            if storage.kind == "local":
+                source = Path(storage.uri(key))
+            else:
+                source = work / obj.name
+                storage.download(key, source)
+            result = ingest(
+                settings, storage, source, dataset=dataset, filename=obj.name, who="landing"
+            )
     except LakehouseError as e:
         if storage.exists(key):
             reject(storage, key, e, run_id)
         raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     storage.delete([key])
     return result
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from lakehouse.errors import LakehouseError, QueryError, TableNotFoundError
 from lakehouse.ids import new_id, now_iso
 from lakehouse.layers import Layer, check_table_name, quote_literal
 from lakehouse.settings import Settings
+from lakehouse.staging import folder as staging_folder
 from lakehouse.storage import ObjectNotFound, Storage
 
 if TYPE_CHECKING:
@@ -92,11 +92,13 @@ def publish(
     """Write `data` (SQL run on `con`, or Arrow) as a new snapshot and make it current."""
     layer = _check(layer, table)
     snapshot_id = new_id()
-    staging = settings.state_dir / "staging" / f"publish-{snapshot_id}"
-    staging.parent.mkdir(parents=True, exist_ok=True)
     own = con is None
     con = con or duck.connect(settings)
+    stack = contextlib.ExitStack()
     try:
+        staging = stack.enter_context(
+            staging_folder(settings, f"publish-{snapshot_id}", create=False)
+        )
         if isinstance(data, str):
             query = data
         else:
@@ -128,7 +130,7 @@ def publish(
             inputs,
         )
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        stack.close()
         if own:
             con.close()
     # Past the commit point: the snapshot is current, so housekeeping failing (storage gone
