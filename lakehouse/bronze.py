@@ -74,6 +74,13 @@ class BatchManifest:
     original_key: str
     drift: SchemaDrift
     format_version: int = 1
+    # Taken just before the manifest is written: batches count in commit order, so an append
+    # that started before a replace but committed after it is part of the new table.
+    committed_id: str | None = None
+
+    @property
+    def order(self) -> str:
+        return self.committed_id or self.batch_id
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=1).encode()
@@ -111,7 +118,7 @@ def all_batches(storage: Storage, dataset: str) -> list[BatchManifest]:
                 continue
             _MANIFESTS[storage.uri(key)] = manifest
         out.append(manifest)
-    return sorted(out, key=lambda m: m.batch_id)
+    return sorted(out, key=lambda m: m.order)
 
 
 def current_batches(storage: Storage, dataset: str) -> list[BatchManifest]:

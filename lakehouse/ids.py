@@ -11,3 +11,8 @@ def new_id() -> str:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def id_time(value: str) -> datetime:
+    """When `new_id()` made `value`."""
+    return datetime.strptime(value.split("-")[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)

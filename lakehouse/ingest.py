@@ -5,6 +5,7 @@ Everything before the upload happens in a private staging folder; in storage, th
 manifest is written last and a failed upload removes what it wrote.
 """
 
+import dataclasses
 import errno
 import getpass
 import io
@@ -12,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,7 +23,7 @@ from lakehouse import bronze, duck, leftovers
 from lakehouse.bronze import BatchManifest, Mode, SchemaDrift
 from lakehouse.convert import convert
 from lakehouse.errors import IngestError, LakehouseError, StorageError
-from lakehouse.ids import new_id, now_iso
+from lakehouse.ids import id_time, new_id, now_iso
 from lakehouse.layers import check_table_name, dataset_name_from_filename
 from lakehouse.settings import Settings
 from lakehouse.sniff import (
@@ -356,23 +358,36 @@ def _poll_progress(con: duckdb.DuckDBPyConnection, progress: Progress) -> Callab
 def _commit(
     settings: Settings, storage: Storage, manifest: BatchManifest, parquet: Path, original: Path
 ) -> int:
-    """Upload data and original, then the manifest (the commit point); undo on failure."""
+    """Upload data and original, then the manifest (the commit point); undo on failure.
+    Returns how many earlier batches a replace took out of the table."""
     prefix = bronze.batch_prefix(manifest.dataset, manifest.batch_id)
     leftovers.sweep(settings, storage)
     try:
         storage.put_file(manifest.data_key, parquet, move=True)
         # A spooled upload is ours to move; a user's file is copied.
         storage.put_file(manifest.original_key, original, move=original.parent == parquet.parent)
+        manifest = dataclasses.replace(manifest, committed_id=new_id())
         storage.put_bytes(prefix + bronze.MANIFEST, manifest.to_json())
     except BaseException:
         # Without a manifest the objects are invisible to readers; they still go.
         leftovers.remove(settings, storage, prefix)
         raise
+    batches = bronze.all_batches(storage, manifest.dataset)
+    _delete_replaced(settings, storage, batches)
     if manifest.mode != "replace":
         return 0
-    older = [
-        b for b in bronze.all_batches(storage, manifest.dataset) if b.batch_id < manifest.batch_id
-    ]
-    for b in older:
-        storage.delete_prefix(bronze.batch_prefix(b.dataset, b.batch_id))
-    return len(older)
+    mine = next(i for i, b in enumerate(batches) if b.batch_id == manifest.batch_id)
+    starts = [i for i, b in enumerate(batches[:mine]) if b.mode == "replace"]
+    return mine - (starts[-1] if starts else 0)
+
+
+def _delete_replaced(settings: Settings, storage: Storage, batches: list[BatchManifest]) -> None:
+    """Delete the batches before a replace once it has been the table for the grace period:
+    readers that listed the batches just before the replace are still reading their files."""
+    grace = timedelta(seconds=settings.snapshots_grace_s)
+    now = datetime.now(UTC)
+    for i in range(len(batches) - 1, 0, -1):
+        if batches[i].mode == "replace" and now - id_time(batches[i].order) >= grace:
+            for b in batches[:i]:
+                storage.delete_prefix(bronze.batch_prefix(b.dataset, b.batch_id))
+            return

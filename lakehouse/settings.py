@@ -55,8 +55,8 @@ class Settings(BaseSettings):
     snapshots_grace_s: int = Field(
         300,
         ge=0,
-        description="Seconds a replaced snapshot stays readable (even past snapshots_keep) "
-        "for queries that resolved it before it was replaced.",
+        description="Seconds a replaced snapshot (or bronze batches a `replace` upload took "
+        "out) stays readable, even past snapshots_keep, for queries that resolved it before.",
     )
     duckdb_memory_limit: str = Field(
         "4GB", description="DuckDB memory limit per process; larger work spills to `state_dir`."

@@ -18,7 +18,7 @@ import duckdb
 
 from lakehouse import duck, leftovers
 from lakehouse.errors import LakehouseError, QueryError, TableNotFoundError
-from lakehouse.ids import new_id, now_iso
+from lakehouse.ids import id_time, new_id, now_iso
 from lakehouse.layers import Layer, check_table_name, quote_literal
 from lakehouse.settings import Settings
 from lakehouse.staging import folder as staging_folder
@@ -243,10 +243,6 @@ def restore(storage: Storage, layer: Layer | str, table: str, snapshot_id: str) 
     return restored
 
 
-def _id_time(snapshot_id: str) -> datetime:
-    return datetime.strptime(snapshot_id.split("-")[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
-
-
 def prune(storage: Storage, layer: Layer, table: str, keep: int, grace: timedelta) -> int:
     """Delete complete snapshots past the newest `keep` (never the current one), old orphans.
 
@@ -260,13 +256,15 @@ def prune(storage: Storage, layer: Layer, table: str, keep: int, grace: timedelt
     ids = sorted(
         (f.removeprefix("snapshot=") for f in folders if f.startswith("snapshot=")), reverse=True
     )
-    complete = [i for i in ids if storage.exists(f"{prefix}snapshot={i}/{SNAPSHOT}")]
+    complete = history(storage, layer, table)  # newest first
+    done = {s.snapshot_id for s in complete}
+    # The grace runs from when the newer snapshot was written, not from when its build began.
     doomed = [
-        old
+        old.snapshot_id
         for newer, old in zip(complete[keep - 1 :], complete[keep:], strict=False)
-        if old != cur and now - _id_time(newer) > grace
+        if old.snapshot_id != cur and now - datetime.fromisoformat(newer.created_at) > grace
     ]
-    doomed += [i for i in ids if i not in complete and now - _id_time(i) > ORPHAN_AGE]
+    doomed += [i for i in ids if i not in done and now - id_time(i) > ORPHAN_AGE]
     for i in doomed:
         storage.delete_prefix(f"{prefix}snapshot={i}/")
     return len(doomed)

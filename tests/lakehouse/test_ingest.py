@@ -655,10 +655,32 @@ def test_replace_drops_earlier_batches(lake: Lakehouse, tmp_path: Path) -> None:
     assert (r.replaced_batches, r.manifest.mode) == (3, "replace")
     assert r.drift == SchemaDrift(added=["w"], removed=["v"])
     assert rows(lake, "s") == [{"id": 9, "w": "new"}]
-    assert {k.split("/")[2] for k in keys(lake)} == {f"batch={r.manifest.batch_id}"}
-    later = ingest(lake, tmp_path, "s.csv", b"id,w\n10,next\n")
+    # Queries that listed the old batches just before are still reading them: they stay
+    # for the grace period, and the first write after it deletes them.
+    assert len({k.split("/")[2] for k in keys(lake)}) == 4
+    after_grace = Lakehouse(lake.settings.model_copy(update={"snapshots_grace_s": 0}))
+    later = ingest(after_grace, tmp_path, "s.csv", b"id,w\n10,next\n")
     assert later.drift == SchemaDrift()
     assert rows(lake, "s") == [{"id": 9, "w": "new"}, {"id": 10, "w": "next"}]
+    assert {k.split("/")[2] for k in keys(lake)} == {
+        f"batch={r.manifest.batch_id}",
+        f"batch={later.manifest.batch_id}",
+    }
+
+
+def test_an_append_committed_after_a_replace_stays(lake: Lakehouse, tmp_path: Path) -> None:
+    """Batches count in commit order: an append that started before a replace and finished
+    after it reported success, so it must be in the table."""
+    ingest(lake, tmp_path, "s.csv", b"id\n1\n")
+    (tmp_path / "late.csv").write_bytes(b"id\n3\n")
+
+    def replace_meanwhile(stage: str, fraction: float) -> None:
+        if stage == "publishing":  # the append is about to commit
+            ingest(lake, tmp_path, "s.csv", b"id\n2\n", mode="replace")
+
+    late = lake.ingest(tmp_path / "late.csv", dataset="s", progress=replace_meanwhile)
+    assert rows(lake, "s") == [{"id": 2}, {"id": 3}]
+    assert lake.table("bronze", "s").snapshot_id == late.manifest.batch_id
 
 
 def test_replace_of_a_new_dataset(lake: Lakehouse, tmp_path: Path) -> None:
