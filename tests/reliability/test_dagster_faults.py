@@ -12,7 +12,7 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lakehouse import Lakehouse, Settings
+from lakehouse import Lakehouse, Settings, staging
 from pipelines.serve import DagsterStack, free_port
 from streamlit_app.dagster_client import IN_FLIGHT, DagsterClient
 from tests.app.appenv import APP, fresh_app
@@ -126,10 +126,13 @@ def test_run_killed_mid_asset_then_webserver_down(record: Record, stack: Dagster
     after = lake.snapshot("gold", "slow_totals")
     assert after.snapshot_id != before.snapshot_id and after.run_id == again
     assert lake.sql("SELECT * FROM gold.slow_totals ORDER BY k").to_pylist() == expected
+    # The killed build's staging (its half-written parquet) went with the re-run's sweep.
+    assert not list(staging.root(lake.settings).iterdir())
     record(
         "a Dagster run's process SIGKILLed 1 s into building a gold model",
-        "the run is marked FAILURE by the code server; gold keeps its snapshot and answers; "
-        "a re-execution (the health page's button) succeeds and publishes",
+        "the run is marked FAILURE by the code server and its pool slot freed; gold keeps its "
+        "snapshot and answers; a re-execution (the health page's button) succeeds and "
+        "publishes; the killed build's staging files are swept",
         f"marked failed {failed_s:.1f} s after the kill",
     )
 
