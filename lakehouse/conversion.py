@@ -8,6 +8,7 @@ import duckdb
 
 from lakehouse.errors import IngestError
 from lakehouse.layers import quote_ident, quote_literal, safe_column_names
+from lakehouse.sniff import mb
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,31 @@ def copy_to_parquet(
     )
 
 
+_LINE_SIZE_RE = re.compile(
+    r"Maximum line size of (?P<max>\d+) bytes exceeded\. Actual Size: *(?P<actual>\d+)"
+)
+_ORIGINAL_LINE = "Original Line: "
+
+
+def _shorten_original_line(text: str, keep: int = 200) -> str:
+    """DuckDB quotes the offending line whole: for a 10 MB line, or a quote left open that
+    runs to the end of the file, that is 10 KB of message. Its explanation is the last line."""
+    start = text.find(_ORIGINAL_LINE)
+    end = text.rfind("\n")
+    if start < 0 or end < start:
+        return text
+    start += len(_ORIGINAL_LINE)
+    if end - start <= keep:
+        return text
+    return text[: start + keep] + "…" + text[end:]
+
+
 def translate(e: duckdb.Error, fmt: str) -> IngestError:
     """DuckDB's message without its SQL context, hints for SQL users or staging paths."""
     text = str(e).split("\n\n  file =")[0].split("Possible fixes:")[0]
+    text = text.split("Possible Solution:")[0]
     text = text.split("\n\nLINE ")[0].split("\nLINE ")[0].strip()
+    text = _shorten_original_line(text)
     text = re.sub(r"^[A-Za-z ]+Error: ", "", text)
     text = re.sub(r"(\"|')?/[^\s\"']*/staging/[^\s\"']*(\"|')?", "the file", text)
     text = re.sub(r"Original Line: *\r?\n", "Original Line: ", text)
@@ -123,6 +145,24 @@ def translate(e: duckdb.Error, fmt: str) -> IngestError:
         "_ingest_arrow": "arrow",
     }.get(fmt, fmt)
     m = _LINE_RE.search(text)
+    size = _LINE_SIZE_RE.search(text)
+    if m and size:
+        most, actual = int(size.group("max")), int(size.group("actual"))
+        return IngestError(
+            f"Line {m.group('line')} is {mb(actual)} long; a CSV line may hold at most "
+            f"{mb(most)}. A quote that is never closed runs the lines after it together; "
+            "values this long belong in a Parquet file.",
+            title="Line too long",
+        )
+    if m and "unterminated quote" in text:
+        start = text.find(_ORIGINAL_LINE)
+        row = text[start + len(_ORIGINAL_LINE) :].split("\n")[0][:200] if start >= 0 else ""
+        return IngestError(
+            f"Line {m.group('line')} opens a quote that is never closed, so the rest of the "
+            f"file would run into one value: {row}. Close it, or double a quote that is part "
+            'of the text ("").',
+            title="Unclosed quote",
+        )
     if m and "Expected Number of Columns" in text:
         cols = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
         found = f" has {cols.group(2)} fields where the header has {cols.group(1)}" if cols else ""

@@ -63,10 +63,13 @@ def _physical_line(src: Path, dialect: Dialect, record: int) -> int:
     with open(src, encoding="utf-8-sig", errors="replace", newline="") as f:
         reader = csv.reader(f, delimiter=dialect.delim, quotechar=dialect.quote)
         before = 0
-        for i, _ in enumerate(reader, start=1):
-            if i == record:
-                return before + 1
-            before = reader.line_num
+        try:
+            for i, _ in enumerate(reader, start=1):
+                if i == record:
+                    return before + 1
+                before = reader.line_num
+        except csv.Error:  # a field over the csv module's 128 KB limit: DuckDB's count stands
+            pass
     return record
 
 
@@ -220,7 +223,14 @@ def _python_dialect(src: Path) -> tuple[str, str, str, bool, list[dict[str, str]
 def _python_header(src: Path, dialect: Dialect) -> list[str]:
     """The first record as the file spells it (DuckDB renames duplicates and blanks)."""
     with open(src, encoding="utf-8-sig", errors="replace", newline="") as f:
-        first = next(csv.reader(f, delimiter=dialect.delim, quotechar=dialect.quote), [])
+        try:
+            first = next(csv.reader(f, delimiter=dialect.delim, quotechar=dialect.quote), [])
+        except csv.Error as e:  # the csv module refuses fields over 128 KB
+            raise IngestError(
+                f"The first line could not be read as a header ({e}). Column names are short: "
+                "this file may have no line breaks, or a quote that is never closed.",
+                title="Unreadable header",
+            ) from e
     if dialect.header:
         return first
     return [f"column{i}" for i in range(len(first))]

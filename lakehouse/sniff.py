@@ -9,6 +9,7 @@ import contextlib
 import gzip
 import hashlib
 import io
+import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -186,41 +187,120 @@ def _readinto(f: BinaryIO, buf: memoryview) -> int:
 
 
 class _ZstdFrames(io.RawIOBase):
-    """Decompress zstd frame after frame; unlike zstandard's stream_reader, a file cut inside a
-    frame is an error rather than a silently shorter result."""
+    """Decompress zstd frame after frame, at most `size` bytes per read.
 
-    def __init__(self, raw: io.RawIOBase) -> None:
+    zstd turns 8 KB into 256 MB, and zstandard's decompressobj returns all the output of the
+    input it is given at once (a 64 KB file took 4 GB of memory before the size limit could
+    refuse it), so its bounded stream reader is used. That reader takes a file cut inside a
+    frame for a complete one: at the end, the frame and block headers are walked to tell.
+    """
+
+    def __init__(self, raw: _Hashing) -> None:
         self.raw = raw
-        self.dctx = zstandard.ZstdDecompressor()
-        self.obj = self.dctx.decompressobj()
-        self.in_frame = False
-        self.pending = b""
+        self.reader = zstandard.ZstdDecompressor().stream_reader(
+            raw,  # type: ignore[arg-type]  # any object with read() will do
+            read_size=CHUNK,
+            read_across_frames=True,
+            closefd=False,
+        )
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        while not self.pending:
-            data = self.raw.read(CHUNK)
-            if not data:
-                if self.in_frame:
-                    raise zstandard.ZstdError("input ends inside a frame")
-                return b""
-            self.pending = self._feed(data)
-        out, self.pending = self.pending[:size], self.pending[size:]
+        out = self.reader.read(size)
+        if not out and _zstd_cut(self.raw.f):
+            raise zstandard.ZstdError("input ends inside a frame")
         return out
 
-    def _feed(self, data: bytes) -> bytes:
-        out = []
-        while data:
-            self.in_frame = True
-            out.append(self.obj.decompress(data))
-            if not self.obj.eof:
-                break
-            data = self.obj.unused_data
-            self.obj = self.dctx.decompressobj()
-            self.in_frame = False
-        return b"".join(out)
+
+_ZSTD_SKIPPABLE = 0x184D2A50  # magic of a skippable frame, low 4 bits free
+
+
+def _zstd_cut(f: BinaryIO) -> bool:
+    """Does the input end inside a frame? Reads 3 bytes per block (blocks hold up to 128 KB)."""
+    end, pos = f.seek(0, io.SEEK_END), 0
+    while pos < end:
+        f.seek(pos)
+        head = f.read(18)  # the longest frame header
+        if len(head) >= 8 and int.from_bytes(head[:4], "little") & ~0xF == _ZSTD_SKIPPABLE:
+            pos += 8 + int.from_bytes(head[4:8], "little")
+            continue
+        try:
+            pos += zstandard.frame_header_size(head)
+            checksum = zstandard.get_frame_parameters(head).has_checksum
+        except zstandard.ZstdError:
+            return True
+        last = 0
+        while not last:
+            f.seek(pos)
+            header = f.read(3)
+            if len(header) < 3:
+                return True
+            block = int.from_bytes(header, "little")
+            last, kind, size = block & 1, (block >> 1) & 3, block >> 3
+            pos += 3 + (1 if kind == 1 else size)  # kind 1: one byte repeated `size` times
+            if pos > end:
+                return True
+        pos += 4 if checksum else 0
+    return pos > end
+
+
+# A non-ASCII character as UTF-8 writes it: a lead byte and its continuation bytes.
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
+
+
+class _MixedEncodings:
+    """Watch a file read as Windows-1252/Latin-1 for lines that are UTF-8 text.
+
+    Such a file was pasted together from two sources. Read as one encoding, its UTF-8 lines
+    turn into mojibake ('cafÃ©') without any error, so it is refused, naming both lines (as a
+    UTF-8 file with a stray Latin-1 byte is). Only whole lines are judged; a line of Latin-1
+    whose every accented letter happens to form valid UTF-8 is the rare false alarm.
+    """
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self.tail = b""
+        self.lines = 0
+        self.other: tuple[int, int] | None = None  # (line, byte) of the first non-UTF-8 byte
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        data = self.tail + chunk
+        cut = len(data) if final else data.rfind(b"\n") + 1
+        whole, self.tail = data[:cut], data[cut:]
+        if len(self.tail) > HEAD:  # a line this long is not worth holding on to
+            self.tail = b""
+        if self.other is None:
+            try:
+                whole.decode("utf-8")
+            except UnicodeDecodeError as e:
+                self.other = (self.lines + whole.count(b"\n", 0, e.start) + 1, whole[e.start])
+        pos = 0
+        while m := _UTF8_SEQUENCE.search(whole, pos):
+            start = whole.rfind(b"\n", 0, m.start()) + 1
+            end = whole.find(b"\n", m.end())
+            end = len(whole) if end < 0 else end
+            try:
+                whole[start:end].decode("utf-8")
+            except UnicodeDecodeError:
+                pos = end + 1
+                continue
+            raise self._error(self.lines + whole.count(b"\n", 0, start) + 1)
+        self.lines += whole.count(b"\n")
+
+    def _error(self, line: int) -> IngestError:
+        name = {"cp1252": "Windows-1252", "latin-1": "Latin-1"}.get(self.encoding, self.encoding)
+        other = ""
+        if self.other:
+            at, byte = self.other
+            char = bytes([byte]).decode(self.encoding, errors="replace")
+            other = f" but line {at} is {name} (byte {byte:02x}, {char!r})"
+        return IngestError(
+            f"Line {line} is UTF-8 text{other}: the file mixes encodings, and reading it as "
+            "either would garble the other lines. Re-save it as UTF-8.",
+            title="Mixed text encodings",
+        )
 
 
 @dataclass(frozen=True)
@@ -267,6 +347,7 @@ def stream_pass(
     else:
         reader = raw  # type: ignore[assignment]
     decoder = codecs.getincrementaldecoder(encoding)("strict") if encoding else None
+    mixed = _MixedEncodings(encoding) if encoding in ("cp1252", "latin-1") else None
     total, lines = 0, 0
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(open(dest, "wb")) if dest else None
@@ -277,6 +358,8 @@ def stream_pass(
             total += len(chunk)
             if total > max_bytes:
                 raise _too_big(max_bytes)
+            if mixed:
+                mixed.feed(chunk)
             if decoder:
                 chunk = _decode(decoder, chunk, encoding or "", lines)
                 lines += chunk.count(b"\n")
@@ -286,6 +369,8 @@ def stream_pass(
                 on_bytes(raw.count)
         if decoder:
             _decode(decoder, b"", encoding or "", lines, final=True)
+        if mixed:
+            mixed.feed(b"", final=True)
     return PassResult(raw.sha.hexdigest(), raw.count, total)
 
 
