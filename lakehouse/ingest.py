@@ -31,6 +31,7 @@ from lakehouse.sniff import (
     Compression,
     Format,
     PassResult,
+    check_zip_content,
     detect_compression,
     detect_encoding,
     detect_format,
@@ -258,6 +259,8 @@ def _plain_text(
     if not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
         raise IngestError(f"{name} holds only blank lines.", title="No data rows")
     fmt = detect_format(name, head)
+    if fmt == "xlsx":
+        check_zip_content(plain, limit)
     encoding = detect_encoding(head) if fmt in ("csv", "json") else None
     if encoding and encoding != "utf-8":
         utf8 = staging / "utf8"

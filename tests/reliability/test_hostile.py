@@ -319,7 +319,7 @@ def test_stray_nul_bytes_are_kept_as_data(lake: Lakehouse, tmp_path: Path, recor
         {"id": 30000, "name": "name 30000"},
     ]
     record(
-        "CSV with NUL bytes inside two fields, one past the sniffer's sample",
+        f"CSV with NUL bytes in two fields, one past the sniffer's sample, on {lake.storage.kind}",
         "kept byte for byte",
         a.figures(),
     )
@@ -459,5 +459,23 @@ def test_xlsx_formula_without_saved_result_is_refused(
     record(
         f"Excel formula with no saved result via {entry} on {lake.storage.kind}",
         "refused: names the cell and the fix",
+        a.figures(),
+    )
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_xlsx_content_over_the_size_limit_is_refused(
+    settings: Settings, tmp_path: Path, record: Record, entry: Entry
+) -> None:
+    """A workbook is a ZIP: its sheets count against RATATOUILLE_MAX_INGEST_MB as they unpack,
+    as gzip content does (before, a small .xlsx could hold any amount of sheet)."""
+    lake = Lakehouse(settings.replace(max_ingest_mb=8))
+    rows: list[list[object]] = [["id", "text"], *([i, "x" * 40] for i in range(100_000))]
+    data = hostile.xlsx(rows)
+    a = refused(lake, entry, "wide.xlsx", data, tmp_path, "File too large", ["8 MB", "content"])
+    record(
+        f"Excel .xlsx of {len(data) / 2**20:.1f} MB unpacking to over 8 MB, limit 8 MB, "
+        f"via {entry} on {lake.storage.kind}",
+        "refused: File too large",
         a.figures(),
     )
