@@ -94,40 +94,23 @@ def ingest(
     except LakehouseError as e:
         raise IngestError(e.msg, title=e.title) from e
     batch_id = new_id()
-    with staging_folder(settings, batch_id) as staging:
-        return _ingest_in(settings, storage, source, name, dataset, batch_id, mode, staging,
-                          who, progress, started)  # fmt: skip
-
-
-def _ingest_in(
-    settings: Settings,
-    storage: Storage,
-    source: Path | str | BinaryIO,
-    name: str,
-    dataset: str,
-    batch_id: str,
-    mode: Mode,
-    staging: Path,
-    who: str | None,
-    progress: Progress | None,
-    started: float,
-) -> IngestResult:
     try:
-        manifest, original = _build(
-            settings,
-            storage,
-            source,
-            name,
-            dataset,
-            batch_id,
-            mode,
-            staging,
-            who or _user(),
-            progress or _quiet,
-        )
-        if progress:
-            progress("publishing", 1.0)
-        replaced = _commit(settings, storage, manifest, staging / "data.parquet", original)
+        with staging_folder(settings, batch_id) as staging:
+            manifest, original = _build(
+                settings,
+                storage,
+                source,
+                name,
+                dataset,
+                batch_id,
+                mode,
+                staging,
+                who or _user(),
+                progress or _quiet,
+            )
+            if progress:
+                progress("publishing", 1.0)
+            replaced = _commit(settings, storage, manifest, staging / "data.parquet", original)
     except (LakehouseError, OSError) as e:
         if _disk_full(e):
             raise IngestError(

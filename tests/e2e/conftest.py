@@ -7,6 +7,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,47 @@ GROUP BY region
 """
 
 
+@contextmanager
+def streamlit_server(cwd: Path, *args: str) -> Iterator[str]:
+    """The app as `make run` starts it, on a free port, run in `cwd` (log: cwd/streamlit.log),
+    with this process's environment; yields its URL once it answers."""
+    port = free_port()
+    log = (cwd / "streamlit.log").open("wb")
+    app = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "streamlit"), "run",
+            str(ROOT / "streamlit_app" / "streamlit_app.py"),
+            "--server.address", "127.0.0.1", "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false", *args,
+        ],
+        env={**os.environ},
+        cwd=cwd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert app.poll() is None, (cwd / "streamlit.log").read_text()
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the app did not come up"
+                time.sleep(0.3)
+        yield url
+    finally:
+        app.terminate()
+        try:
+            app.wait(20)
+        except subprocess.TimeoutExpired:
+            app.kill()
+            app.wait()
+        log.close()
+
+
 # Module scope: Playwright's sync API keeps an event loop running while it is open, and
 # later tests (Dagster's automation tester) call asyncio.run(), which refuses to nest.
 @pytest.fixture(scope="module")
@@ -56,43 +98,14 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    dagster_port, app_port = free_port(), free_port()
+    dagster_port = free_port()
     os.environ["RATATOUILLE_DAGSTER_URL"] = f"http://127.0.0.1:{dagster_port}"
     settings = Settings()
     stack = DagsterStack(settings, port=dagster_port).start()
-    log = (root / "streamlit.log").open("wb")
-    app = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "streamlit"), "run",
-            str(ROOT / "streamlit_app" / "streamlit_app.py"),
-            "--server.address", "127.0.0.1", "--server.port", str(app_port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.maxUploadSize", str(UPLOAD_LIMIT_MB),
-        ],
-        env={**os.environ},
-        cwd=root,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{app_port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert app.poll() is None, (root / "streamlit.log").read_text()
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the app did not come up"
-                time.sleep(0.3)
-        yield {"url": url, "dagster": stack.url, "lake_root": env["RATATOUILLE_LAKE_ROOT"]}
+        with streamlit_server(root, "--server.maxUploadSize", str(UPLOAD_LIMIT_MB)) as url:
+            yield {"url": url, "dagster": stack.url, "lake_root": env["RATATOUILLE_LAKE_ROOT"]}
     finally:
-        app.terminate()
-        try:
-            app.wait(20)
-        except subprocess.TimeoutExpired:
-            app.kill()
         stack.stop()
         for key, value in saved.items():
             if value is None:

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +24,7 @@ from playwright.sync_api import Browser, Page, expect
 from lakehouse import Lakehouse, QueryEngine, Settings, bronze
 from lakehouse.s3server import S3Server
 from pipelines.serve import free_port
-from tests.e2e.conftest import browser
+from tests.e2e.conftest import browser, streamlit_server
 from tests.reliability import load as workload
 from tests.reliability.conftest import ROOT, Record, load_seconds
 
@@ -98,41 +97,8 @@ def pipeline(tmp_path: Path) -> Iterator[Path]:
 @contextmanager
 def app_server(tmp_path: Path) -> Iterator[str]:
     """The Streamlit app on the same lake, as `make run` starts it."""
-    port = free_port()
-    log = (tmp_path / "streamlit.log").open("wb")
-    app = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "streamlit"), "run",
-            str(ROOT / "streamlit_app" / "streamlit_app.py"),
-            "--server.address", "127.0.0.1", "--server.port", str(port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        ],
-        env={**os.environ},
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert app.poll() is None, (tmp_path / "streamlit.log").read_text()
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the app did not come up"
-                time.sleep(0.3)
+    with streamlit_server(tmp_path) as url:
         yield url
-    finally:
-        app.terminate()
-        try:
-            app.wait(20)
-        except subprocess.TimeoutExpired:
-            app.kill()
-            app.wait()
-        log.close()
     text = (tmp_path / "streamlit.log").read_text(errors="replace")
     assert "Traceback" not in text, f"the app logged an exception:\n{text[-3000:]}"
 
