@@ -73,8 +73,13 @@ def ingest(
     filename: str | None = None,
     who: str | None = None,
     progress: Progress | None = None,
+    owned: bool = False,
 ) -> IngestResult:
-    """Ingest one file (a path or a binary stream) as a new bronze batch of `dataset`."""
+    """Ingest one file (a path or a binary stream) as a new bronze batch of `dataset`.
+
+    `owned`: the path is the caller's private copy (a download), stable while this runs, so
+    it is hashed where it lies instead of copied again.
+    """
     started = time.monotonic()
     if mode not in ("append", "replace"):
         raise IngestError(
@@ -107,6 +112,7 @@ def ingest(
                 staging,
                 who or _user(),
                 progress or _quiet,
+                owned,
             )
             if progress:
                 progress("publishing", 1.0)
@@ -158,6 +164,7 @@ def _build(
     staging: Path,
     who: str,
     progress: Progress,
+    owned: bool = False,
 ) -> tuple[BatchManifest, Path]:
     limit = settings.max_ingest_mb * 2**20
     original, hashed = _stage_original(source, staging, limit, progress)
@@ -165,7 +172,8 @@ def _build(
     hashed = hashed or decoded
     # A path's bytes are copied into staging and hashed beside DuckDB's parse: one read, in
     # C and off the GIL; the copy then lands in the lake by rename.
-    copier = _Background(original, staging / "original", limit) if hashed is None else None
+    copy = None if owned else staging / "original"
+    copier = _Background(original, copy, limit) if hashed is None else None
     parquet = staging / "data.parquet"
     con = duck.connect(settings)  # fresh per ingest: a DuckDB internal error poisons an instance
     stop_progress = _poll_progress(con, progress)
@@ -182,7 +190,7 @@ def _build(
         if copier:  # wait for it on failure too: staging is removed next
             copier.join()
     if copier:
-        hashed, original = copier.result(), staging / "original"
+        hashed, original = copier.result(), copy or original
     assert hashed is not None
     if converted.rows == 0:
         raise IngestError(
@@ -292,9 +300,10 @@ def _stream_size(stream: BinaryIO) -> int | None:
 
 
 class _Background:
-    """Copy a file and hash it in a thread (hashlib and file I/O release the GIL)."""
+    """Copy a file (unless `dest` is None) and hash it in a thread (hashlib and file I/O
+    release the GIL)."""
 
-    def __init__(self, src: Path, dest: Path, limit: int) -> None:
+    def __init__(self, src: Path, dest: Path | None, limit: int) -> None:
         self._out: PassResult | None = None
         self._err: BaseException | None = None
 

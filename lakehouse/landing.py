@@ -106,7 +106,13 @@ def ingest_file(
                 source = work / obj.name
                 storage.download(key, source)
             result = ingest(
-                settings, storage, source, dataset=dataset, filename=obj.name, who="landing"
+                settings,
+                storage,
+                source,
+                dataset=dataset,
+                filename=obj.name,
+                who="landing",
+                owned=storage.kind != "local",  # our download: no second copy
             )
     except LakehouseError as e:
         if storage.exists(key):

@@ -1,5 +1,6 @@
 """The landing drop zone: which files are ready, ingest once, reject with a report."""
 
+import hashlib
 import json
 import os
 import time
@@ -44,6 +45,7 @@ def test_ingest_removes_the_file_and_keeps_the_original_in_bronze(lake: Lakehous
     assert (result.dataset, result.rows) == ("orders", 2)
     assert not lake.storage.exists("landing/orders/jan.csv")
     assert lake.storage.get_bytes(result.manifest.original_key) == b"id,v\n1,a\n2,b\n"
+    assert result.manifest.sha256 == hashlib.sha256(b"id,v\n1,a\n2,b\n").hexdigest()
     assert result.manifest.ingested_by == "landing"
     drop(lake, "landing/Sales Report.csv", b"x\n1\n")
     assert landing.ingest_file(lake.settings, lake.storage, "landing/Sales Report.csv").dataset == (
