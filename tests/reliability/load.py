@@ -179,6 +179,8 @@ class Load:
     sent: dict[str, int] = field(default_factory=lambda: {"seed": SEED_ROWS})  # id → rows
     upload_reads: list[tuple[str, int]] = field(default_factory=list)  # (id, rows) as read
     pids: set[int] = field(default_factory=set)
+    # Workers that were there before the load (other tests' pools in this session) don't count.
+    baseline: set[int] = field(default_factory=set)
     most_workers: int = 0
     worker_mb: list[tuple[float, float]] = field(default_factory=list)  # (s, workers' RSS)
 
@@ -298,7 +300,7 @@ class Load:
     def watch_workers(self) -> None:
         """Query worker processes of this process (any pool, not only the Lakehouse's own)."""
         while self.running():
-            pids = worker_processes()
+            pids = worker_processes() - self.baseline
             self.pids.update(pids)
             self.most_workers = max(self.most_workers, len(pids))
             self.worker_mb.append((time.monotonic() - self.started, sum(map(rss_mb, pids))))
@@ -308,6 +310,7 @@ class Load:
         """Every actor in its own thread (like Streamlit's script threads); `main` (the browser
         user: Playwright's sync API stays on its own thread) runs here until the deadline."""
         self.started = time.monotonic()
+        self.baseline = worker_processes()
         threads = [threading.Thread(target=self.user, args=(n,)) for n in range(users)]
         threads += [threading.Thread(target=self.uploader, args=(n,)) for n in range(uploaders)]
         threads.append(threading.Thread(target=self.watch_workers))

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lakehouse import Lakehouse, Settings, staging
 from pipelines.serve import DagsterStack, free_port
 from streamlit_app.dagster_client import IN_FLIGHT, DagsterClient
+from streamlit_app.state import get_lakehouse
 from tests.app.appenv import APP, fresh_app
 from tests.reliability.conftest import Record
 
@@ -28,6 +30,14 @@ FROM silver.events a JOIN silver.events b ON a.k = b.k AND b.id < 60000
 GROUP BY a.k
 """
 GOLD = ["gold", "slow_totals"]
+
+
+@pytest.fixture(autouse=True)
+def _close_app_lake() -> Iterator[None]:
+    """The app's Lakehouse, cached in this process by AppTest, owns query workers: stop them."""
+    yield
+    get_lakehouse().close()
+    st.cache_resource.clear()
 
 
 @pytest.fixture

@@ -168,7 +168,7 @@ def check_after(lake: Lakehouse, load: workload.Load) -> dict[str, Any]:
     batches = {b.batch_id: b.rows for b in bronze.require_batches(lake.storage, workload.UPLOADS)}
     lake.close()
     deadline = time.monotonic() + 10
-    alive = sorted(load.pids | workload.worker_processes())
+    alive = sorted(load.pids | (workload.worker_processes() - load.baseline))
     while alive and time.monotonic() < deadline:
         alive = [pid for pid in alive if _alive(pid)]
         time.sleep(0.1)
