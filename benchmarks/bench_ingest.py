@@ -149,17 +149,6 @@ def run_child(method: str, csv: Path, out: Path) -> None:
 # -- measuring -----------------------------------------------------------------------------
 
 
-def busy_cpu_s() -> float:
-    """CPU seconds the whole machine has spent busy since boot (Linux /proc/stat)."""
-    try:
-        with open("/proc/stat") as f:
-            ticks = [int(x) for x in f.readline().split()[1:]]
-    except OSError:
-        return 0.0
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float, str]:
     """Run `cmd` to completion; return (wall s, peak RSS MiB, others' CPU s, stdout).
 
@@ -169,10 +158,10 @@ def measure(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, floa
     out_path, err_path = cwd / "child.out", cwd / "child.err"
     # Output goes to files, not pipes: we wait with wait4 and must not read while waiting.
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        busy, started = busy_cpu_s(), time.perf_counter()
+        busy, started = machine.busy_cpu_s(), time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not all children's
-        wall, busy = time.perf_counter() - started, busy_cpu_s() - busy
+        wall, busy = time.perf_counter() - started, machine.busy_cpu_s() - busy
     proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait again
     if proc.returncode != 0:
         detail = err_path.read_text(errors="replace") + out_path.read_text(errors="replace")

@@ -515,10 +515,10 @@ def e2e_once(csv: Path, phase_s: float) -> E2ESample:
                 stack_s = time.perf_counter() - started
                 with dg.DagsterInstance.get() as instance, Lakehouse(settings) as lake:
                     wait_for_phase(instance, phase_s)
-                    busy, mine = bench_ingest.busy_cpu_s(), machine.tree_cpu_s()
+                    busy, mine = machine.busy_cpu_s(), machine.tree_cpu_s()
                     dropped = drop(lake, csv)
                     seen, groups, rows = wait_for_gold(lake)
-                    others = (bench_ingest.busy_cpu_s() - busy) - (machine.tree_cpu_s() - mine)
+                    others = (machine.busy_cpu_s() - busy) - (machine.tree_cpu_s() - mine)
                     runs = wait_for_runs(instance)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

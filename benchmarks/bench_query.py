@@ -84,37 +84,14 @@ def local_settings(root: Path) -> Settings:
     return bench_settings(storage="local", lake_root=root / "lake", state_dir=root / "state")
 
 
-def busy_cpu_s() -> float:
-    """CPU seconds the whole machine has spent busy since boot (Linux /proc/stat)."""
-    try:
-        with open("/proc/stat") as f:
-            ticks = [int(x) for x in f.readline().split()[1:]]
-    except OSError:
-        return 0.0
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 @contextlib.contextmanager
 def others_cpu(out: dict[str, float], key: str) -> Iterator[None]:
     """Record in out[key] the CPU seconds other processes burned while the block ran."""
-    busy, mine = busy_cpu_s(), machine.tree_cpu_s()
+    busy, mine = machine.busy_cpu_s(), machine.tree_cpu_s()
     try:
         yield
     finally:
-        out[key] = max(0.0, (busy_cpu_s() - busy) - (machine.tree_cpu_s() - mine))
-
-
-def proc_status_mb(pid: int, field_name: str) -> float | None:
-    """VmHWM / VmRSS of a process in MiB, from /proc/<pid>/status."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field_name + ":"):
-                    return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        return None
-    return None
+        out[key] = max(0.0, (machine.busy_cpu_s() - busy) - (machine.tree_cpu_s() - mine))
 
 
 def reset_peak_rss(pid: int) -> bool:
@@ -480,14 +457,14 @@ def export(storage: str, settings: Settings, sql: str, fmt: str, scratch: Path) 
     with Lakehouse(settings) as lake:
         lake.query("SELECT 1")  # start the worker
         (pid,) = lake.engine.worker_pids
-        idle = proc_status_mb(pid, "VmHWM") or 0.0
+        idle = machine.proc_status_mb(pid, "VmHWM") or 0.0
         me = os.getpid()
-        before = proc_status_mb(me, "VmRSS") if reset_peak_rss(me) else None
+        before = machine.proc_status_mb(me, "VmRSS") if reset_peak_rss(me) else None
         started = time.perf_counter()
         done = lake.engine.export(sql, out, "csv" if fmt == "csv" else "parquet")
         seconds = time.perf_counter() - started
-        peak = proc_status_mb(pid, "VmHWM") or 0.0
-        after = proc_status_mb(me, "VmHWM")
+        peak = machine.proc_status_mb(pid, "VmHWM") or 0.0
+        after = machine.proc_status_mb(me, "VmHWM")
     growth = None if before is None or after is None else max(0.0, after - before)
     size = out.stat().st_size / 2**20
     out.unlink()

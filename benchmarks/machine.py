@@ -61,3 +61,26 @@ def tree_cpu_s() -> float:
                 ours.add(pid)
                 frontier.append(pid)
     return sum(procs[p][1] for p in ours if p in procs) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_status_mb(pid: int | str, field_name: str) -> float | None:
+    """VmHWM / VmRSS of a process in MiB, from /proc/<pid>/status; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        return None
+    return None
+
+
+def busy_cpu_s() -> float:
+    """CPU seconds the whole machine has spent busy since boot (Linux /proc/stat)."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")

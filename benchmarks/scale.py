@@ -90,15 +90,8 @@ STAGES = {
 
 
 def _vm(pid: int | str, field_name: str) -> float:
-    """A `VmRSS`/`VmHWM` line of /proc/<pid>/status in MiB; 0 once the process is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field_name + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    """A `VmRSS`/`VmHWM` figure in MiB; 0 once the process is gone."""
+    return machine.proc_status_mb(pid, field_name) or 0.0
 
 
 def _jsonable(value: Any) -> Any:
@@ -307,7 +300,7 @@ def watch(cmd: list[str], env: dict[str, str], scratch: Path) -> Watched:
     out_path, err_path = scratch / "child.out", scratch / "child.err"
     samples: list[tuple[float, float, float, float]] = []
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        busy, mine, started = bench_ingest.busy_cpu_s(), machine.tree_cpu_s(), time.perf_counter()
+        busy, mine, started = machine.busy_cpu_s(), machine.tree_cpu_s(), time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdout=out, stderr=err)
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -317,7 +310,7 @@ def watch(cmd: list[str], env: dict[str, str], scratch: Path) -> Watched:
             samples.append((time.time(), _vm(proc.pid, "VmRSS"), spill, disk_mb(scratch)))
             time.sleep(SAMPLE_S)
         wall = time.perf_counter() - started
-        others = (bench_ingest.busy_cpu_s() - busy) - (machine.tree_cpu_s() - mine)
+        others = (machine.busy_cpu_s() - busy) - (machine.tree_cpu_s() - mine)
     proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait again
     text = out_path.read_text(errors="replace")
     report: dict[str, Any] = {}

@@ -61,6 +61,7 @@ def s3_secret_sql(settings: Settings, *, name: str = "lake") -> str:
 # A spill folder of a dead process untouched this long is a crash's leftover. (The age keeps
 # folders of live processes in other PID namespaces, e.g. containers sharing the folder.)
 _SPILL_ORPHAN_S = 3600
+_SWEPT: set[Path] = set()
 
 
 def _sweep_spill(root: Path) -> None:
@@ -95,7 +96,9 @@ def connect(
     # each connection gets its own folder (created by DuckDB on first spill, removed on close).
     spill_root = settings.state_dir / "duckdb_tmp"
     spill_root.mkdir(parents=True, exist_ok=True)
-    _sweep_spill(spill_root)
+    if spill_root not in _SWEPT:  # crashes are rare: once per process is enough
+        _sweep_spill(spill_root)
+        _SWEPT.add(spill_root)
     spill = spill_root / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
     config: dict[str, str | bool | int | float | list[str]] = {
         "autoinstall_known_extensions": False,

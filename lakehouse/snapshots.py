@@ -94,43 +94,39 @@ def publish(
     snapshot_id = new_id()
     own = con is None
     con = con or duck.connect(settings)
-    stack = contextlib.ExitStack()
     try:
-        staging = stack.enter_context(
-            staging_folder(settings, f"publish-{snapshot_id}", create=False)
-        )
-        if isinstance(data, str):
-            query = data
-        else:
-            con.register("_publish_input", data)
-            query = "SELECT * FROM _publish_input"
-        try:
-            rows = con.execute(
-                f"COPY ({query}) TO {quote_literal(str(staging))} (FORMAT parquet, "
-                f"COMPRESSION zstd, FILE_SIZE_BYTES {quote_literal(part_size)}, "
-                "FILENAME_PATTERN 'part-{i}')"
-            ).fetchall()[0][0]
-            glob = quote_literal(str(staging / "*.parquet"))
-            schema = con.execute(f"DESCRIBE SELECT * FROM read_parquet({glob})").fetchall()
-        except duckdb.Error as e:
-            raise QueryError(str(e), title=f"Could not build {layer.value}.{table}") from e
-        finally:
-            if not isinstance(data, str):
-                con.unregister("_publish_input")
-        snap = _upload(
-            settings,
-            storage,
-            layer,
-            table,
-            snapshot_id,
-            staging,
-            int(rows),
-            [(c[0], c[1]) for c in schema],
-            run_id,
-            inputs,
-        )
+        with staging_folder(settings, f"publish-{snapshot_id}", create=False) as staging:
+            if isinstance(data, str):
+                query = data
+            else:
+                con.register("_publish_input", data)
+                query = "SELECT * FROM _publish_input"
+            try:
+                rows = con.execute(
+                    f"COPY ({query}) TO {quote_literal(str(staging))} (FORMAT parquet, "
+                    f"COMPRESSION zstd, FILE_SIZE_BYTES {quote_literal(part_size)}, "
+                    "FILENAME_PATTERN 'part-{i}')"
+                ).fetchall()[0][0]
+                glob = quote_literal(str(staging / "*.parquet"))
+                schema = con.execute(f"DESCRIBE SELECT * FROM read_parquet({glob})").fetchall()
+            except duckdb.Error as e:
+                raise QueryError(str(e), title=f"Could not build {layer.value}.{table}") from e
+            finally:
+                if not isinstance(data, str):
+                    con.unregister("_publish_input")
+            snap = _upload(
+                settings,
+                storage,
+                layer,
+                table,
+                snapshot_id,
+                staging,
+                int(rows),
+                [(c[0], c[1]) for c in schema],
+                run_id,
+                inputs,
+            )
     finally:
-        stack.close()
         if own:
             con.close()
     # Past the commit point: the snapshot is current, so housekeeping failing (storage gone

@@ -19,6 +19,7 @@ import pytest
 from lakehouse import Lakehouse, Settings
 from pipelines.serve import DagsterStack, free_port
 from streamlit_app.dagster_client import IN_FLIGHT, DagsterClient, RunInfo
+from tests.lakedirs import env_vars, lake_dirs
 
 ORDERS = """order_id,customer_id,amount,status,order_date
 1,a,10,completed,2025-01-01
@@ -82,20 +83,11 @@ class DagsterApp:
 @pytest.fixture(scope="session")
 def dagster_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterApp]:
     root = tmp_path_factory.mktemp("dagster_app")
-    (root / "models").mkdir()
-    (root / "models" / "customer_revenue.sql").write_text(MODEL)
-    (root / "models" / "flaky.sql").write_text(BROKEN_MODEL)
-    (root / "steps").mkdir()
-    (root / "datasets.toml").write_text('[datasets.orders]\nkey = "order_id"\n')
-    env = {
-        "RATATOUILLE_LAKE_ROOT": str(root / "lake"),
-        "RATATOUILLE_STATE_DIR": str(root / "state"),
-        "RATATOUILLE_MODELS_DIR": str(root / "models"),
-        "RATATOUILLE_NOTEBOOK_STEPS_DIR": str(root / "steps"),
-        "RATATOUILLE_DATASETS_FILE": str(root / "datasets.toml"),
-        "RATATOUILLE_SENSOR_INTERVAL_S": "1",
-        "RATATOUILLE_LANDING_SETTLE_S": "0",
-    }
+    dirs = lake_dirs(root)
+    (dirs["models_dir"] / "customer_revenue.sql").write_text(MODEL)
+    (dirs["models_dir"] / "flaky.sql").write_text(BROKEN_MODEL)
+    dirs["datasets_file"].write_text('[datasets.orders]\nkey = "order_id"\n')
+    env = env_vars({**dirs, "sensor_interval_s": 1, "landing_settle_s": 0})
     # The stack's processes inherit this environment and working folder (no stray .env);
     # the tests' own environment is restored once they run.
     with pytest.MonkeyPatch.context() as mp:

@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from lakehouse import Settings
 from pipelines.serve import DagsterStack, free_port
+from tests.lakedirs import env_vars, lake_dirs
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "e2e"
@@ -83,19 +84,11 @@ def streamlit_server(cwd: Path, *args: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     root = tmp_path_factory.mktemp("product")
-    (root / "models").mkdir()
-    (root / "models" / "e2e_sales_by_region.sql").write_text(MODEL)
-    (root / "steps").mkdir()
-    env = {
-        "RATATOUILLE_LAKE_ROOT": str(root / "lake"),
-        "RATATOUILLE_STATE_DIR": str(root / "state"),
-        "RATATOUILLE_MODELS_DIR": str(root / "models"),
-        "RATATOUILLE_NOTEBOOK_STEPS_DIR": str(root / "steps"),
-        "RATATOUILLE_DATASETS_FILE": str(root / "datasets.toml"),
-        "RATATOUILLE_SENSOR_INTERVAL_S": "1",
-        "RATATOUILLE_LANDING_SETTLE_S": "1",
-        "RATATOUILLE_MAX_UPLOAD_MB": str(UPLOAD_LIMIT_MB),
-    }
+    dirs = lake_dirs(root)
+    (dirs["models_dir"] / "e2e_sales_by_region.sql").write_text(MODEL)
+    env = env_vars(
+        {**dirs, "sensor_interval_s": 1, "landing_settle_s": 1, "max_upload_mb": UPLOAD_LIMIT_MB}
+    )
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     dagster_port = free_port()

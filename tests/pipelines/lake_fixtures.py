@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 
 from lakehouse import Lakehouse, Settings
+from tests.lakedirs import env_vars, lake_dirs
 
 ORDERS_MODEL = """-- description: Revenue per customer from completed orders.
 -- key: customer_id
@@ -28,18 +29,8 @@ def lake(
         if key.startswith("RATATOUILLE_"):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "models").mkdir()
-    (tmp_path / "steps").mkdir()
-    env = {
-        "LAKE_ROOT": tmp_path / "lake",
-        "STATE_DIR": tmp_path / "state",
-        "MODELS_DIR": tmp_path / "models",
-        "NOTEBOOK_STEPS_DIR": tmp_path / "steps",
-        "DATASETS_FILE": tmp_path / "datasets.toml",
-        "LANDING_SETTLE_S": 0,
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(f"RATATOUILLE_{name}", str(value))
+    for name, value in env_vars({**lake_dirs(tmp_path), "landing_settle_s": 0}).items():
+        monkeypatch.setenv(name, value)
     if request.param == "s3":
         request.getfixturevalue("s3_env")  # exports RATATOUILLE_STORAGE=s3 and the server
     with Lakehouse(Settings()) as lk:

@@ -18,6 +18,7 @@ from pipelines.serve import DagsterStack, free_port
 from streamlit_app.dagster_client import IN_FLIGHT, DagsterClient
 from streamlit_app.state import get_lakehouse
 from tests.app.appenv import APP, fresh_app
+from tests.lakedirs import lake_dirs
 from tests.reliability.conftest import Record
 
 pytestmark = pytest.mark.slow
@@ -45,14 +46,8 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterSt
     for key in list(os.environ):
         if key.startswith("DAGSTER_"):
             monkeypatch.delenv(key)
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "slow_totals.sql").write_text(MODEL)
-    (tmp_path / "steps").mkdir()
-    paths = {
-        "models_dir": tmp_path / "models",
-        "notebook_steps_dir": tmp_path / "steps",
-        "datasets_file": tmp_path / "datasets.toml",
-    }
+    paths = lake_dirs(tmp_path)
+    (paths["models_dir"] / "slow_totals.sql").write_text(MODEL)
     port = free_port()
     # The app under AppTest runs in this process and reads the same RATATOUILLE_* variables.
     fresh_app(tmp_path, monkeypatch, dagster_url=f"http://127.0.0.1:{port}", **paths)

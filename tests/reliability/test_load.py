@@ -25,6 +25,7 @@ from lakehouse import Lakehouse, QueryEngine, Settings, bronze
 from lakehouse.s3server import S3Server
 from pipelines.serve import free_port
 from tests.e2e.conftest import browser, streamlit_server
+from tests.lakedirs import env_vars, lake_dirs
 from tests.reliability import load as workload
 from tests.reliability.conftest import ROOT, Record, load_seconds
 
@@ -36,9 +37,9 @@ TIMEOUT_S = int(load_seconds() + 180)
 # Pruning runs during the load (2 kept snapshots): the grace must outlast the time limit, so a
 # query that resolved a snapshot just before it was replaced can still read its files.
 SETTINGS = {
-    "QUERY_TIME_LIMIT_S": "10",
-    "SNAPSHOTS_KEEP": "2",
-    "SNAPSHOTS_GRACE_S": "15",
+    "query_time_limit_s": "10",
+    "snapshots_keep": "2",
+    "snapshots_grace_s": "15",
 }
 
 
@@ -49,19 +50,13 @@ def prepare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, keep_storage: bo
             if key.startswith("RATATOUILLE_"):
                 monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "models").mkdir()
-    (tmp_path / "steps").mkdir()
     env = {
-        "LAKE_ROOT": str(tmp_path / "lake"),
-        "STATE_DIR": str(tmp_path / "state"),
-        "MODELS_DIR": str(tmp_path / "models"),
-        "NOTEBOOK_STEPS_DIR": str(tmp_path / "steps"),
-        "DATASETS_FILE": str(tmp_path / "datasets.toml"),
-        "DAGSTER_URL": f"http://127.0.0.1:{free_port()}",  # nothing there: no stray Dagster
+        **lake_dirs(tmp_path),
+        "dagster_url": f"http://127.0.0.1:{free_port()}",  # nothing there: no stray Dagster
         **SETTINGS,
     }
-    for name, value in env.items():
-        monkeypatch.setenv(f"RATATOUILLE_{name}", value)
+    for name, value in env_vars(env).items():
+        monkeypatch.setenv(name, value)
     return Settings()
 
 
