@@ -76,8 +76,8 @@ bench-pipeline: $(VENV)/.installed-dev ## Benchmark the silver asset vs raw Duck
 RELIABILITY_LOAD_S ?= 300
 SF ?= 10
 
-reliability: $(VENV)/.installed-dev $(CHROMIUM) ## Faults, 5-minute concurrent load, hostile inputs; prints what held
-	RELIABILITY_LOAD_S=$(RELIABILITY_LOAD_S) $(BIN)/pytest tests/reliability -p no:cacheprovider
+reliability: $(VENV)/.installed-dev $(CHROMIUM) ## Faults, 5-minute concurrent load, hostile inputs, the security suite; prints what held
+	RELIABILITY_LOAD_S=$(RELIABILITY_LOAD_S) $(BIN)/pytest tests/reliability tests/security -p no:cacheprovider
 
 scale: $(VENV)/.installed-dev ## TPC-H SF10 (SF=…) landing → bronze → silver → gold and queries, local and S3
 	$(BIN)/python -m benchmarks.scale --sf $(SF)

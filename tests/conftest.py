@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from lakehouse.s3server import REGION, S3Server
+from tests.report import pytest_runtest_makereport, pytest_terminal_summary, record
 
 LAYERS = ("bronze", "silver", "gold", "landing")
 
@@ -54,3 +55,7 @@ def s3_env(
         text = str(value).lower() if isinstance(value, bool) else str(value)
         monkeypatch.setenv(f"RATATOUILLE_{field.upper()}", text)
     return env
+
+
+# The reliability report's fixture and hooks, for tests/reliability and tests/security alike.
+__all__ = ["pytest_runtest_makereport", "pytest_terminal_summary", "record"]
