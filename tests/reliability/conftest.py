@@ -3,6 +3,6 @@
 Sizes come from the environment so one suite serves CI (short) and `make reliability` (full).
 """
 
-from tests.report import Record, load_seconds
+from tests.report import ROOT, Record, load_seconds
 
-__all__ = ["Record", "load_seconds"]
+__all__ = ["ROOT", "Record", "load_seconds"]
