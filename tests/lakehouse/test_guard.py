@@ -1,9 +1,13 @@
 """The statement guard: what untrusted SQL may and may not do, one case per escape route."""
 
+import json
+from typing import Any
+
+import duckdb
 import pytest
 
 from lakehouse import QueryError
-from lakehouse.guard import check_query
+from lakehouse.guard import _walk_checks, check_query, iter_nodes
 
 
 @pytest.mark.parametrize(
@@ -124,3 +128,39 @@ def test_the_guard_reports_the_lake_tables_a_query_reads() -> None:
         "WHERE id IN (SELECT id FROM silver.keep)"
     )
     assert q.tables == (("bronze", "raw"), ("gold", "sales"), ("silver", "keep"))
+
+
+def _tree(sql: str) -> dict[str, Any]:
+    con = duckdb.connect()
+    row = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+    assert row is not None
+    tree: dict[str, Any] = json.loads(row[0])
+    return tree
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # A table reference or query node kind the walk does not know (a newer DuckDB's).
+        lambda t: t["statements"][0]["node"]["from_table"].update(type="FUTURE_REF"),
+        lambda t: t["statements"][0]["node"].update(type="FUTURE_NODE"),
+        # A recursive node anywhere but as a WITH entry's body would see its own name.
+        lambda t: t["statements"][0]["node"]["from_table"].update(
+            type="SUBQUERY",
+            subquery={"node": {"type": "RECURSIVE_CTE_NODE", "cte_name": "x", "left": {}}},
+        ),
+    ],
+)
+def test_what_the_walk_cannot_classify_is_refused(change: Any) -> None:
+    tree = _tree("SELECT * FROM gold.sales")
+    change(tree)
+    with pytest.raises(QueryError) as err:
+        _walk_checks(tree, ("gold",))
+    assert err.value.title == "This query cannot be checked"
+
+
+def test_iter_nodes_walks_deep_trees_without_recursion() -> None:
+    deep: dict[str, Any] = {"type": "leaf"}
+    for _ in range(5000):
+        deep = {"child": [deep]}
+    assert sum(1 for _ in iter_nodes(deep)) == 5001
