@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -122,6 +123,23 @@ def connect(
     if settings.storage == "s3":
         con.execute(s3_secret_sql(settings))
     return con
+
+
+def lock(con: duckdb.DuckDBPyConnection, roots: Sequence[str]) -> None:
+    """Lock `con` for SQL from people the lake does not trust: from now on it reads only under
+    `roots` (the lake's layer folders or buckets), loads no extension, sees no Python variable
+    and refuses every SET, so a statement the guard wrongly lets through still reaches neither
+    the host's files nor the network. Load extensions and secrets before calling this."""
+    for setting in (
+        "autoinstall_known_extensions",
+        "autoload_known_extensions",
+        "python_enable_replacements",  # no scans of the process's Python variables
+    ):
+        con.execute(f"SET {setting} = false")
+    # Order matters: allowed_directories cannot be set once external access is off.
+    con.execute(f"SET allowed_directories = [{', '.join(map(quote_literal, roots))}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def parquet_scan(uris: list[str]) -> str:

@@ -102,20 +102,22 @@ class Lakehouse:
         return silver.build(self.settings, self.storage, dataset, run_id, options)
 
     def build_model(self, model: models.Model, run_id: str | None = None) -> models.ModelResult:
-        """Publish a gold SQL model's SELECT as `gold.<name>`, then run its checks."""
+        """Publish a gold SQL model's SELECT as `gold.<name>`, then run its checks.
+
+        Model files may come from app users: the SELECT is checked against the query layers
+        again (the file may predate a change of RATATOUILLE_QUERY_LAYERS) and runs on a
+        connection that can read those layers only (`models.locked_connection`).
+        """
+        models.check_layers(model, self.settings.query_layers)
         infos = self.tables()
-        con = duck.connect(self.settings)
-        try:
-            self._create_views(con, infos)
+        with models.locked_connection(self.settings, self.storage, infos, model.name) as con:
             return models.build(
                 self.settings, self.storage, con, model, run_id, inputs_of(model.select, infos)
             )
-        finally:
-            con.close()
 
     def models(self) -> list[models.Model]:
         """The valid gold SQL models in `models_dir` (see `models.load` for the invalid ones)."""
-        return models.load(self.settings.models_dir)[0]
+        return models.load(self.settings.models_dir, self.settings.query_layers)[0]
 
     def snapshot(
         self, layer: Layer | str, table: str, as_of: str | datetime | None = None

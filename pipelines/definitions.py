@@ -8,15 +8,15 @@ reload: they are partitions of the bronze and silver assets.
 import dagster as dg
 
 from lakehouse import Settings
+from lakehouse.models import notebook_tables
 from pipelines.assets.bronze import bronze_datasets
-from pipelines.assets.gold import daily_orders, gold_inputs, model_assets
+from pipelines.assets.gold import daily_orders, gold_inputs, model_definitions
 from pipelines.assets.notebooks import OUTPUT_NOTEBOOKS, notebook_assets, output_notebooks
 from pipelines.assets.silver import silver_datasets
 from pipelines.automation import automation_sensor
 from pipelines.freshness import freshness_sensor
 from pipelines.instance import housekeeping_job, housekeeping_schedule
 from pipelines.resources import LakehouseResource
-from pipelines.schedules import model_schedules
 from pipelines.sensors import bronze_sensor, landing_sensor
 
 NOTEBOOK_STEPS = "notebook_steps"
@@ -24,8 +24,15 @@ NOTEBOOK_STEPS = "notebook_steps"
 
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings()
-    models = model_assets(settings)
     notebooks = notebook_assets(settings)
+    # Gold tables that Python assets and notebook steps make: a model file may not take them.
+    taken = {
+        key.path[1]: f"the asset {key.to_user_string()}"
+        for asset in [daily_orders, *notebooks]
+        for key in asset.keys
+        if key.path[0] == "gold"
+    } | notebook_tables(settings.notebook_steps_dir)
+    models, model_schedules = model_definitions(settings, taken)
     gold = [*models, daily_orders, *notebooks]
     automation_s = settings.sensor_interval_s
     notebook_jobs = (
@@ -50,7 +57,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
                 gold_inputs(gold), max(settings.sensor_interval_s, 5), 3 * automation_s
             ),
         ],
-        schedules=[*model_schedules(settings), housekeeping_schedule],
+        schedules=[*model_schedules, housekeeping_schedule],
         resources={
             "lakehouse": LakehouseResource(),
             OUTPUT_NOTEBOOKS: output_notebooks(settings),

@@ -1,7 +1,8 @@
 """Gold: SQL models from `models_dir`, one asset each, plus plain Python assets."""
 
 import hashlib
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
@@ -12,6 +13,7 @@ from pipelines.automation import GOLD_FOLLOWS_INPUTS
 from pipelines.keys import SILVER, dep_on, gold_key
 from pipelines.metadata import snapshot_metadata
 from pipelines.resources import LakehouseResource
+from pipelines.schedules import model_schedule
 
 
 def check_name(spec_name: str) -> str:
@@ -62,13 +64,23 @@ def model_asset(model: Model) -> dg.AssetsDefinition:
     return _model
 
 
-def broken_model_asset(file_name: str, error: ConfigError) -> dg.AssetsDefinition:
-    """A model file that does not parse stays visible, and says why when materialized."""
+def broken_key(file_name: str, used: set[str]) -> dg.AssetKey:
+    """`gold/<name>` while no other asset has it, else `invalid_model/<name>`: file names are
+    unique in the folder, so no two assets can end up with the same key."""
     name = file_name.removesuffix(".sql")
-    try:
-        key = gold_key(name)
-    except dg.DagsterInvalidDefinitionError:
-        key = gold_key("invalid_model")
+    if re.fullmatch(r"[a-z_][a-z0-9_]*", name) and name not in used:
+        return gold_key(name)
+    safe = re.sub(r"\W", "_", name)
+    if safe != name:  # `a-b` and `a_b` must not meet
+        safe += "_" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    return dg.AssetKey(["invalid_model", safe])
+
+
+def broken_model_asset(
+    file_name: str, error: ConfigError, used: set[str] | None = None
+) -> dg.AssetsDefinition:
+    """A model file that does not load stays visible, and says why when materialized."""
+    key = broken_key(file_name, used or set())
 
     @dg.asset(
         key=key,
@@ -101,10 +113,33 @@ def gold_inputs(assets: Sequence[dg.AssetsDefinition]) -> dict[str, tuple[tuple[
     return out
 
 
-def model_assets(settings: Settings) -> Sequence[dg.AssetsDefinition]:
-    found, errors = sql_models.load(settings.models_dir)
-    good = [model_asset(m) for m in found]
-    return good + [broken_model_asset(f, e) for f, e in errors.items()]
+def model_definitions(
+    settings: Settings, taken: Mapping[str, str]
+) -> tuple[list[dg.AssetsDefinition], list[dg.ScheduleDefinition]]:
+    """An asset (and schedule) per model file in `models_dir`. A file that does not parse,
+    reads outside the query layers, has a schedule Dagster refuses or names a table that
+    `taken` (gold table → the asset making it) already has becomes an asset that fails with
+    the reason; every other asset, sensor and schedule still loads."""
+    found, errors = sql_models.load(settings.models_dir, settings.query_layers)
+    assets, schedules, broken = [], [], dict(errors)
+    for m in found:
+        file_name = m.path.name if m.path else f"{m.name}.sql"
+        if m.name in taken:
+            broken[file_name] = ConfigError(
+                f"gold.{m.name} is made by {taken[m.name]}; rename {file_name}.",
+                title="Name taken",
+            )
+            continue
+        try:
+            asset, schedule = model_asset(m), model_schedule(m)
+        except Exception as e:  # noqa: BLE001 -- whatever Dagster refuses breaks this model only
+            broken[file_name] = ConfigError(str(e), title="Invalid model")
+            continue
+        assets.append(asset)
+        schedules += [schedule] if schedule else []
+    used = {m.name for m in found} | set(taken)
+    assets += [broken_model_asset(f, e, used) for f, e in sorted(broken.items())]
+    return assets, schedules
 
 
 @dg.asset(

@@ -7,8 +7,28 @@ from lakehouse.layers import check_table_name
 from streamlit_app.components.query_results import show_error
 from streamlit_app.dagster_client import DagsterError, DagsterUnavailable
 from streamlit_app.dagster_state import get_dagster
+from streamlit_app.state import get_lakehouse
 
 UNREACHABLE = "Dagster is not reachable; the model appears when Dagster next loads its code."
+# Gold assets and their kinds: those that are not SQL models own their names.
+GOLD_ASSETS = "{ assetNodes { assetKey { path } kinds } }"
+
+
+def other_gold_assets() -> list[str]:
+    """Gold tables that Dagster's Python assets and notebook steps make (none if Dagster is
+    unreachable: the lake's catalog and the notebook folder still guard the names, and a
+    clash that slips through becomes a failing asset, not a broken code location)."""
+    try:
+        nodes = get_dagster().graphql(GOLD_ASSETS)["assetNodes"]
+    except (DagsterError, DagsterUnavailable, KeyError, TypeError):
+        return []
+    return [
+        n["assetKey"]["path"][1]
+        for n in nodes
+        if len(n["assetKey"]["path"]) == 2
+        and n["assetKey"]["path"][0] == "gold"
+        and "sql" not in (n.get("kinds") or [])
+    ]
 
 
 def reload_code_location() -> str | None:
@@ -37,7 +57,13 @@ def render_save_model(settings: Settings, sql: str, key_prefix: str) -> None:
         try:
             check_table_name(name, "model")
             model = models.save(
-                settings.models_dir, name, sql, description=description or None, overwrite=overwrite
+                settings,
+                name,
+                sql,
+                description=description or None,
+                overwrite=overwrite,
+                storage=get_lakehouse().storage,
+                taken=other_gold_assets(),
             )
         except LakehouseError as e:
             show_error(e)

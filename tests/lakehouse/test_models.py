@@ -1,10 +1,11 @@
 """Gold SQL models: header parsing, validation, dependencies, build + checks, save."""
 
 import io
+import json
 
 import pytest
 
-from lakehouse import ConfigError, Lakehouse, QueryError, TableNotFoundError, models
+from lakehouse import ConfigError, Lakehouse, QueryError, Settings, TableNotFoundError, models
 from lakehouse.checks import CheckSpec
 from lakehouse.lake import inputs_of
 
@@ -43,6 +44,10 @@ def test_parse_header_and_deps() -> None:
         ("-- check: looks_fine(a)\nSELECT 1", "Unknown check"),
         ("-- check: min_rows(x)\nSELECT 1", "Unknown check"),
         ("-- schedule: every day\nSELECT 1", "cron"),
+        ("-- schedule: 61 * * * *\nSELECT 1", "cron"),
+        ("-- schedule: * * * * foo\nSELECT 1", "cron"),
+        ("-- schedule: 0 0 31 2 *\nSELECT 1", "cron"),
+        ("-- schedule: * * * * * *\nSELECT 1", "cron"),
     ],
 )
 def test_invalid_models_are_refused(text: str, reason: str) -> None:
@@ -66,16 +71,55 @@ def test_load_separates_good_and_bad(tmp_path) -> None:
     assert models.load(tmp_path / "missing") == ([], {})
 
 
+def test_valid_schedules_parse() -> None:
+    for cron in ("0 6 * * *", "*/15 8-18 * * MON-FRI", "0 0 1 1 *"):
+        assert models.parse("m", f"-- schedule: {cron}\nSELECT 1").schedule == cron
+
+
 def test_save_validates_and_writes_atomically(tmp_path) -> None:
-    m = models.save(tmp_path, "top", "SELECT * FROM gold.x;", description="Top rows")
-    assert (tmp_path / "top.sql").read_text().startswith("-- description: Top rows\n")
+    settings = Settings(lake_root=tmp_path / "lake", models_dir=tmp_path / "models")
+    folder = settings.models_dir
+    m = models.save(settings, "top", "SELECT * FROM gold.x;", description="Top rows")
+    assert (folder / "top.sql").read_text().startswith("-- description: Top rows\n")
     assert m.deps == (("gold", "x"),)
     with pytest.raises(ConfigError, match="already exists"):
-        models.save(tmp_path, "top", "SELECT 1")
-    models.save(tmp_path, "top", "SELECT 2", overwrite=True)
+        models.save(settings, "top", "SELECT 1")
+    models.save(settings, "top", "SELECT 2", overwrite=True)
     with pytest.raises(ConfigError):
-        models.save(tmp_path, "other", "DELETE FROM gold.x")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["top.sql"]
+        models.save(settings, "other", "DELETE FROM gold.x")
+    with pytest.raises(ConfigError, match="gold/daily"):
+        models.save(settings, "daily", "SELECT 1", taken=["daily"])
+    assert sorted(p.name for p in folder.iterdir()) == ["top.sql"]
+
+
+def test_save_refuses_names_other_assets_make(lake: Lakehouse) -> None:
+    """Notebook steps and gold tables no model file builds own their names."""
+    s = lake.settings.replace(
+        models_dir=lake.settings.lake_root.parent / "models",
+        notebook_steps_dir=lake.settings.lake_root.parent / "steps",
+    )
+    s.notebook_steps_dir.mkdir()
+    meta = {"metadata": {"ratatouille": {"publishes": "perf"}}}
+    (s.notebook_steps_dir / "performance.ipynb").write_text(json.dumps(meta))
+    lake.publish("gold", "by_hand", "SELECT 1 AS x")
+    for name, holder in [("perf", "performance.ipynb"), ("by_hand", "no model file")]:
+        with pytest.raises(ConfigError, match=holder):
+            models.save(s, name, "SELECT 1", storage=lake.storage)
+    models.save(s, "mine", "SELECT 1", storage=lake.storage)
+    lake.publish("gold", "mine", "SELECT 1 AS x")  # built from its file: it may be replaced
+    models.save(s, "mine", "SELECT 2", storage=lake.storage, overwrite=True)
+
+
+def test_query_layers_limit_what_models_read(lake: Lakehouse) -> None:
+    """RATATOUILLE_QUERY_LAYERS binds models as it binds the playground."""
+    with pytest.raises(ConfigError, match="bronze"):
+        models.parse("m", "SELECT * FROM bronze.orders", layers=("silver", "gold"))
+    _orders(lake, "customer_id,amount\n1,10\n")
+    narrow = Lakehouse(lake.settings.replace(query_layers="silver,gold"), lake.storage)
+    with pytest.raises(ConfigError, match="bronze"):
+        narrow.build_model(models.parse("m", "SELECT * FROM bronze.orders"))
+    with pytest.raises(TableNotFoundError):
+        lake.snapshot("gold", "m")
 
 
 def _orders(lake: Lakehouse, rows: str) -> None:
