@@ -15,6 +15,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --gid 10001 ratatouille \
     && useradd --uid 10001 --gid ratatouille --create-home --shell /bin/bash ratatouille
 
+# Debian's nginx: the `proxy` service's login gate in front of the app (auth_request).
+# Unpinned on purpose: bookworm-security replaces old versions, so a pin would break builds.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nginx \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 
 # The pinned requirements first: a code change then rebuilds only the layers below.
@@ -34,7 +41,7 @@ RUN pip install --no-cache-dir --no-deps -e . \
 # By number: Kubernetes' runAsNonRoot and hosts without this user in /etc/passwd check the uid.
 USER 10001:10001
 
-# Streamlit, Dagster webserver, Dagster code server (gRPC), JupyterLab.
+# Streamlit (or the login gate in front of it), Dagster webserver, code server (gRPC), JupyterLab.
 EXPOSE 8501 3000 4266 8888
 
 CMD ["ratatouille", "--help"]

@@ -32,7 +32,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 
 install: $(VENV)/.installed ## Create .venv with the pinned requirements and the repo
 
-run: $(VENV)/.installed ## Run the product on its embedded defaults (app :8501, Dagster :3000, Jupyter :8888)
+run: $(VENV)/.installed ## Run the product on its embedded defaults (app :8501, Dagster :3000, Jupyter :8888; with an app password, behind nginx's login gate)
 	$(BIN)/ratatouille doctor
 	$(BIN)/ratatouille demo
 	$(BIN)/python -m pipelines.launch --host $(HOST) --app-port $(APP_PORT) \
@@ -56,7 +56,14 @@ $(CHROMIUM):
 	$(SUDO) apt-get install -y -q chromium || \
 	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
-test: lint $(CHROMIUM) ## Install dev tools and Chromium, run every check and test (what CI runs)
+# Debian's nginx: the login gate in front of the app when it has a password (make run, tests).
+NGINX := /usr/sbin/nginx
+
+$(NGINX):
+	$(SUDO) apt-get install -y -q nginx || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nginx; }
+
+test: lint $(CHROMIUM) $(NGINX) ## Install dev tools, Chromium and nginx, run every check and test (what CI runs)
 	$(BIN)/pytest
 
 fmt: $(VENV)/.installed-dev ## Format and auto-fix
@@ -76,7 +83,7 @@ bench-pipeline: $(VENV)/.installed-dev ## Benchmark the silver asset vs raw Duck
 RELIABILITY_LOAD_S ?= 300
 SF ?= 10
 
-reliability: $(VENV)/.installed-dev $(CHROMIUM) ## Faults, 5-minute concurrent load, hostile inputs, the security suite; prints what held
+reliability: $(VENV)/.installed-dev $(CHROMIUM) $(NGINX) ## Faults, 5-minute concurrent load, hostile inputs, the security suite; prints what held
 	RELIABILITY_LOAD_S=$(RELIABILITY_LOAD_S) $(BIN)/pytest tests/reliability tests/security -p no:cacheprovider
 
 scale: $(VENV)/.installed-dev ## TPC-H SF10 (SF=…) landing → bronze → silver → gold and queries, local and S3

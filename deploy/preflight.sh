@@ -2,17 +2,18 @@
 # The compose stack's first step (service `preflight`): every other service waits for it to
 # succeed. Compose's ${VAR:?} already stops on a secret that is unset or empty; this refuses
 # what interpolation lets through: well-known defaults (MinIO's minioadmin), keys shorter than
-# MinIO accepts (it would fail later, less clearly), the same key for two roles, and an app
-# without a password. It prints every problem at once, each with what to do.
+# MinIO accepts (it would fail later, less clearly), secrets short or easy to guess, the same
+# key for two roles, and an app without a password. It prints every problem at once, each with what to do.
 set -uo pipefail
 
 problems=()
 # Values people copy from examples and docs; compared case-insensitively.
 DEFAULTS=" minioadmin password postgres admin changeme change-me change-me-please secret "
-MIN_SECRET=8  # MinIO's minimum for secret keys and the root password; the rule for all here
+MIN_SECRET=8  # MinIO's minimum for secret keys and the root password (strength: see below)
 MIN_KEY=3  # MinIO's minimum for access keys and the root user
 
 problem() { problems+=("$*"); }
+passed=()  # names that passed `check`: account names, then secrets to rate for strength
 
 # check NAME MIN_LENGTH: the variable is set, long enough and not a well-known default.
 check() {
@@ -23,6 +24,24 @@ check() {
     problem "$name is ${#value} characters; use at least $min."
   elif [[ $DEFAULTS == *" ${value,,} "* ]]; then
     problem "$name is a well-known default; choose your own."
+  else
+    passed+=("$name")
+  fi
+}
+
+# Rate every secret that passed: length and common passwords, with the account names as
+# context (lakehouse/secret_strength.py, the rule doctor and the login use too). Values go
+# NUL-separated on stdin, never on a command line.
+strength() {
+  local name out status
+  out=$(for name in "${passed[@]}"; do printf '%s\0%s\0' "$name" "${!name}"; done |
+    python3 -m lakehouse.secret_strength)
+  status=$?
+  if ((status == 3)); then
+    while IFS= read -r line; do problem "$line"; done <<<"$out"
+  elif ((status != 0)); then
+    problem "the secret strength check could not run (python3 -m lakehouse.secret_strength" \
+"exited with $status); nothing can be said about the secrets."
   fi
 }
 
@@ -58,6 +77,8 @@ elif [[ ! $hash =~ $hash_shape ]]; then
   problem "RATATOUILLE_APP_PASSWORD_HASH is not a \`ratatouille hash-password\` hash. In .env," \
 "put it in single quotes, or compose replaces its \$ parts with (empty) variables."
 fi
+
+((${#passed[@]})) && strength
 
 if ((${#problems[@]})); then
   {

@@ -260,6 +260,7 @@ def _show(
                     "columns": [{"name": n, "type": t} for n, t in r.columns],
                     "rows": r.table.to_pylist(),
                     "truncated": r.truncated,
+                    "truncated_reason": r.truncated_reason,
                     "elapsed_s": round(r.elapsed_s, 4),
                 },
                 default=_json_value,
@@ -272,8 +273,9 @@ def _show(
         click.echo(sink.getvalue().to_pybytes().decode(), nl=False)
     else:
         click.echo(_text_table(r.table))
-    more = "; more rows exist (export them with --output)" if r.truncated else ""
-    click.echo(f"{r.rows:,} rows in {r.elapsed_s:.3f} s{more}", err=True)
+    click.echo(f"{r.rows:,} rows in {r.elapsed_s:.3f} s", err=True)
+    if note := r.truncation_note:
+        click.echo(f"{note} Export every row with --output.", err=True)
 
 
 def _json_value(v: object) -> object:

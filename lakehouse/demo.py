@@ -238,7 +238,7 @@ DEMO_QUERIES = {
 def seed_saved_queries(store: QueryStore) -> list[SavedQuery]:
     """Save and pin the demo charts; a query the user already has under that name is kept."""
     return [
-        store.save(name, sql, chart=asdict(spec), pinned=True, user="ratatouille demo")
+        store.save(name, sql, chart=asdict(spec), pinned=True, user="ratatouille demo", shared=True)
         for name, (sql, spec) in DEMO_QUERIES.items()
         if store.get(name) is None
     ]

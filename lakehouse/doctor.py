@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from lakehouse import catalog, duck
 from lakehouse.errors import LakehouseError
 from lakehouse.layers import Layer, quote_ident
+from lakehouse.secret_strength import weak_reason
 from lakehouse.settings import Settings, endpoint_problem
 from lakehouse.storage import Storage, open_storage
 
@@ -41,7 +42,7 @@ def run_checks(load: Callable[[], Settings] | None = None) -> list[Check]:
         return [
             Check("settings", False, bad, "Fix the RATATOUILLE_* variables (see .env.example).")
         ]
-    checks = [Check("settings", True, f"storage={settings.storage}")]
+    checks = [Check("settings", True, f"storage={settings.storage}"), _secrets(settings)]
     if settings.storage == "s3":
         problem = endpoint_problem(settings.s3_endpoint)
         checks.append(
@@ -91,6 +92,33 @@ def run_checks(load: Callable[[], Settings] | None = None) -> list[Check]:
         )
     )
     return checks
+
+
+def _secrets(settings: Settings) -> Check:
+    """The secrets that are set, rated by the rule preflight uses (MinIO's and PostgreSQL's
+    are not Settings: deploy/preflight.sh rates those)."""
+    named = {
+        "RATATOUILLE_APP_PASSWORD": (settings.app_password, settings.app_user),
+        "RATATOUILLE_S3_SECRET_KEY": (settings.s3_secret_key, settings.s3_access_key),
+        "RATATOUILLE_S3_QUERY_SECRET_KEY": (
+            settings.s3_query_secret_key,
+            settings.s3_query_access_key,
+        ),
+        "RATATOUILLE_SESSION_SECRET": (settings.session_secret, None),
+    }
+    weak, rated = [], 0
+    for name, (secret, user) in named.items():
+        if secret is None or not secret.get_secret_value():
+            continue
+        rated += 1
+        reason = weak_reason(secret.get_secret_value(), [user] if user else [])
+        if reason:
+            weak.append(f"{name} {reason}")
+    if weak:
+        return Check(
+            "secrets", False, "; ".join(weak), "Use long random values: `openssl rand -hex 24`."
+        )
+    return Check("secrets", True, f"{rated} set, none weak" if rated else "none set")
 
 
 def _sandbox(settings: Settings) -> str:

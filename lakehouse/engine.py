@@ -1,7 +1,8 @@
 """Untrusted SQL (playground, `ratatouille sql`): guarded, then run by a pool of worker processes.
 
-A crash, a runaway query or a poisoned DuckDB instance costs one worker, which is replaced; the
-calling process (the Streamlit server) never runs user SQL itself.
+A crash, a runaway query, a worker past its memory ceiling (`lakehouse.limits`) or a poisoned
+DuckDB instance costs one worker, which is replaced; the calling process (the Streamlit server)
+never runs user SQL itself, and accepts results only up to the byte cap.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 from pydantic import SecretStr
@@ -28,6 +29,7 @@ from pydantic import SecretStr
 from lakehouse import catalog
 from lakehouse.errors import LakehouseError, QueryError
 from lakehouse.guard import CheckedQuery, TableNotAllowed, check_query
+from lakehouse.limits import MB, memory_ceiling_mb
 from lakehouse.sandbox import ExportFormat
 from lakehouse.settings import Settings
 from lakehouse.storage import open_storage
@@ -36,6 +38,16 @@ from lakehouse.storage import open_storage
 # answer before it is killed.
 KILL_GRACE_S = 5.0
 START_TIMEOUT_S = 60.0
+# How often the engine reads a busy worker's resident memory (its ceiling is enforced here, by
+# SIGKILL); measured, workers got 10-40 MB past a 600 MB ceiling before they died.
+RSS_SAMPLE_S = 0.05
+# Frames the app accepts from a worker: headers are small; a result may exceed its cap by the
+# Arrow stream's framing, never by more.
+MAX_HEADER_BYTES = 16 * MB
+
+
+def max_body_bytes(result_cap: int) -> int:
+    return result_cap + result_cap // 8 + 4 * MB
 
 
 @dataclass(frozen=True)
@@ -43,13 +55,33 @@ class QueryResult:
     sql: str
     table: pa.Table  # at most row_cap rows
     columns: list[tuple[str, str]]  # name, DuckDB type
-    truncated: bool  # the query had more rows than row_cap
+    truncated: bool  # the query returned more than fits in row_cap rows and the byte cap
     elapsed_s: float
     row_cap: int
+    truncated_reason: Literal["rows", "bytes"] | None = None  # which cap cut it
+    max_result_bytes: int = 0
 
     @property
     def rows(self) -> int:
         return int(self.table.num_rows)
+
+    @property
+    def truncation_note(self) -> str | None:
+        """What a person should read about the cut, or None when nothing was cut."""
+        if not self.truncated:
+            return None
+        if self.truncated_reason != "bytes":
+            return f"Showing the first {self.row_cap:,} rows; the query returns more."
+        cap = f"{self.max_result_bytes / MB:,.0f} MB"
+        if not self.rows:
+            return (
+                f"The first row alone is larger than the {cap} result cap, so no rows are "
+                "shown. Export the result, or select fewer or shorter columns."
+            )
+        return (
+            f"Showing the first {self.rows:,} rows, which fill the {cap} result cap; the query "
+            "returns more."
+        )
 
 
 @dataclass(frozen=True)
@@ -65,8 +97,17 @@ class _Dead(Exception):
     pass
 
 
+class _OverMemory(Exception):
+    pass
+
+
+class _TooBig(Exception):
+    pass
+
+
 class _Worker:
     def __init__(self, settings: Settings) -> None:
+        self.max_rss = memory_ceiling_mb(settings) * MB
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lakehouse.worker"],
             stdin=subprocess.PIPE,
@@ -87,12 +128,23 @@ class _Worker:
             raise QueryError(
                 f"A query worker did not start ({e}).", title="Query engine unavailable"
             ) from e
+        except _OverMemory as e:
+            self.kill()
+            raise QueryError(
+                f"A query worker needed {e} just to start, more than its memory ceiling "
+                f"({self.max_rss // MB:,} MB). Raise RATATOUILLE_QUERY_WORKER_MAX_MB.",
+                title="Query engine unavailable",
+            ) from e
         if not hello["ok"]:
             self.kill()
             raise QueryError(hello["msg"], title=hello["title"])
         self.pid: int = hello["pid"]
 
-    def request(self, req: dict[str, Any], deadline: float) -> tuple[dict[str, Any], bytes | None]:
+    def request(
+        self, req: dict[str, Any], deadline: float, max_body: int = MAX_HEADER_BYTES
+    ) -> tuple[dict[str, Any], bytes | None]:
+        """Send req; its answer, while holding the worker to its memory ceiling and the
+        answer to max_body bytes (raising _OverMemory / _TooBig, the worker left running)."""
         data = json.dumps(req).encode()
         try:
             assert self.proc.stdin is not None
@@ -100,14 +152,27 @@ class _Worker:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError) as e:
             raise _Dead("the worker is gone") from e
-        header = json.loads(self._frame(deadline))
-        body = self._frame(deadline) if header.pop("body") else None
+        header = json.loads(self._frame(deadline, MAX_HEADER_BYTES))
+        body = self._frame(deadline, max_body) if header.pop("body") else None
         return header, body
 
-    def _frame(self, deadline: float) -> bytes:
+    def rss(self) -> int | None:
+        """The worker's resident memory in bytes (None where /proc cannot tell)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        return None
+
+    def _frame(self, deadline: float, max_len: int) -> bytes:
         while True:
             if len(self._buf) >= 8:
                 n = int.from_bytes(self._buf[:8], "big")
+                if n > max_len:  # refused from its length alone, before it is read
+                    raise _TooBig(f"{n / MB:,.1f} MB")
                 if len(self._buf) >= 8 + n:
                     frame = bytes(self._buf[8 : 8 + n])
                     del self._buf[: 8 + n]
@@ -115,7 +180,11 @@ class _Worker:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("no answer in time")
-            if not self._sel.select(left):
+            ready = self._sel.select(min(left, RSS_SAMPLE_S))
+            rss = self.rss()
+            if rss is not None and rss > self.max_rss:
+                raise _OverMemory(f"{rss / MB:,.0f} MB")
+            if not ready:
                 continue
             assert self.proc.stdout is not None
             try:
@@ -218,11 +287,30 @@ class QueryEngine:
         worker.kill()
 
     def _call(
-        self, req: dict[str, Any], time_limit_s: float
+        self, req: dict[str, Any], time_limit_s: float, max_body: int = MAX_HEADER_BYTES
     ) -> tuple[dict[str, Any], bytes | None]:
         worker = self._acquire()
         try:
-            header, body = worker.request(req, time.monotonic() + time_limit_s + KILL_GRACE_S)
+            header, body = worker.request(
+                req, time.monotonic() + time_limit_s + KILL_GRACE_S, max_body
+            )
+        except _OverMemory as e:
+            worker.kill()
+            ceiling = memory_ceiling_mb(self.settings)
+            raise QueryError(
+                f"The query took its worker past the {ceiling:,} MB memory ceiling "
+                f"(RATATOUILLE_QUERY_WORKER_MAX_MB; it reached {e}), so the worker was stopped "
+                "and replaced. Filter or aggregate earlier, avoid huge strings or lists, or "
+                "raise the setting.",
+                title="Out of memory",
+            ) from e
+        except _TooBig as e:
+            worker.kill()
+            raise QueryError(
+                f"A query worker sent a {e} answer, more than the result cap allows "
+                "(RATATOUILLE_QUERY_MAX_RESULT_MB); it was refused and the worker replaced.",
+                title="Result too large",
+            ) from e
         except TimeoutError as e:
             worker.kill()
             raise QueryError(
@@ -237,6 +325,9 @@ class QueryEngine:
                 "happens again, the query probably needs more memory than this machine has.",
                 title="Query worker stopped",
             ) from e
+        else:
+            if header.get("retire"):
+                worker.stop()
         finally:
             self._release(worker)
         if not header["ok"]:
@@ -290,15 +381,18 @@ class QueryEngine:
         checked = self._check(sql)
         cap = max_rows or self.settings.query_row_cap
         limit = time_limit_s or self.settings.query_time_limit_s
+        max_bytes = self.settings.query_max_result_mb * MB
         header, body = self._call(
             {
                 "op": "query",
                 "sql": checked.sql,
                 "tables": checked.tables,
                 "max_rows": cap,
+                "max_bytes": max_bytes,
                 "time_limit_s": limit,
             },
             limit,
+            max_body_bytes(max_bytes),
         )
         assert body is not None
         table = pa.ipc.open_stream(body).read_all()
@@ -309,6 +403,8 @@ class QueryEngine:
             truncated=header["truncated"],
             elapsed_s=header["elapsed_s"],
             row_cap=cap,
+            truncated_reason=header.get("truncated_reason"),
+            max_result_bytes=max_bytes,
         )
 
     def export(

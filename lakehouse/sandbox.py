@@ -26,11 +26,18 @@ import pyarrow.parquet as pq
 
 from lakehouse import catalog, duck
 from lakehouse.errors import QueryError
-from lakehouse.layers import Layer, quote_ident, quote_literal
+from lakehouse.layers import Layer, quote_ident
 from lakehouse.settings import Settings
 from lakehouse.storage import open_storage
 
 ExportFormat = Literal["csv", "parquet"]
+# OWASP's CSV-injection rule: a cell starting with = + - @ tab or CR is a formula to a
+# spreadsheet, unless it is just a number ("-5" is not a formula and stays as it is).
+_FORMULA_SAFE = (
+    "CASE WHEN left({col}, 1) IN ('=', '+', '-', '@', chr(9), chr(13))"
+    " AND NOT regexp_full_match({col}, '[+-]?[0-9]*[.]?[0-9]+([eE][+-]?[0-9]+)?')"
+    " THEN '''' || {col} ELSE {col} END"
+)
 BATCH_ROWS = 65_536
 
 
@@ -68,6 +75,7 @@ class Rows:
     columns: list[tuple[str, str]]
     truncated: bool
     elapsed_s: float
+    truncated_reason: Literal["rows", "bytes"] | None = None  # which cap cut the result
 
 
 @dataclass(frozen=True)
@@ -108,11 +116,9 @@ class Sandbox:
             con.execute(duck.s3_secret_sql(s))
         for layer in self.layers:
             con.execute(f"CREATE SCHEMA {layer.value}")
-        roots = [self.storage.uri(f"{layer.value}/_").removesuffix("_") for layer in self.layers]
-        # Order matters: allowed_directories cannot be set once external access is off.
-        con.execute(f"SET allowed_directories = [{', '.join(map(quote_literal, roots))}]")
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
+        duck.lock(
+            con, [self.storage.uri(f"{layer.value}/_").removesuffix("_") for layer in self.layers]
+        )
         return con
 
     def refresh_views(
@@ -186,23 +192,21 @@ class Sandbox:
         max_rows: int,
         time_limit_s: float,
         tables: list[tuple[str, str]] | None = None,
+        *,
+        max_bytes: int | None = None,
     ) -> Rows:
-        """The first max_rows rows; `truncated` says whether there were more."""
+        """The first rows that fit in max_rows and max_bytes (Arrow size); `truncated` says
+        whether there were more, `truncated_reason` which cap stopped them."""
         self.refresh_views(self.con, tables)
         start = time.perf_counter()
         with self._time_limit(time_limit_s):
             cur = self.con.execute(sql)
             columns = [(d[0], str(d[1])) for d in cur.description or []]
             reader = cur.to_arrow_reader(min(BATCH_ROWS, max_rows + 1))
-            batches, rows = [], 0
-            for batch in reader:
-                batches.append(batch)
-                rows += batch.num_rows
-                if rows > max_rows:
-                    break
+            batches, reason = _take(reader, max_rows, max_bytes)
             table = pa.Table.from_batches(batches, schema=reader.schema)
         self.con.execute("SELECT 1")  # drops the rest of a streaming result
-        return Rows(table.slice(0, max_rows), columns, rows > max_rows, time.perf_counter() - start)
+        return Rows(table, columns, reason is not None, time.perf_counter() - start, reason)
 
     def export(
         self,
@@ -221,7 +225,7 @@ class Sandbox:
         try:
             with self._time_limit(time_limit_s, con):
                 if fmt == "csv":
-                    sql = self._flat(con, sql)
+                    sql = self._flat(con, sql, safe=self.settings.export_csv_safe)
                 reader = con.execute(sql).to_arrow_reader(BATCH_ROWS)
                 writer: pacsv.CSVWriter | pq.ParquetWriter
                 if fmt == "csv":
@@ -238,24 +242,63 @@ class Sandbox:
         return Exported(rows, path.stat().st_size, time.perf_counter() - start)
 
     @staticmethod
-    def _flat(con: duckdb.DuckDBPyConnection, sql: str) -> str:
-        """CSV has no nested values: lists, structs and maps become their text form."""
+    def _flat(con: duckdb.DuckDBPyConnection, sql: str, *, safe: bool = False) -> str:
+        """CSV has no nested values: lists, structs and maps become their text form.
+
+        `safe`: text cells a spreadsheet would run as a formula get a leading `'` (in DuckDB,
+        so the export still streams); numeric columns are left alone.
+        """
         cur = con.execute(f"SELECT * FROM ({sql}) LIMIT 0")
-        nested = [
-            d[0]
-            for d in cur.description or []
-            if str(d[1]).endswith("]") or str(d[1]).startswith(("STRUCT", "MAP", "UNION"))
-        ]
-        if not nested:
+        replace: dict[str, str] = {}
+        for name, dtype, *_ in cur.description or []:
+            col, kind = quote_ident(name), str(dtype)
+            if kind.endswith("]") or kind.startswith(("STRUCT", "MAP", "UNION")):
+                replace[name] = f"CAST({col} AS VARCHAR)"  # text form starts with [ or {
+            elif safe and (kind in ("VARCHAR", "JSON") or kind.startswith("ENUM")):
+                replace[name] = _FORMULA_SAFE.format(col=f"CAST({col} AS VARCHAR)")
+        if not replace:
             return sql
-        casts = ", ".join(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in nested)
-        return f"SELECT * REPLACE ({casts}) FROM ({sql})"
+        exprs = ", ".join(f"{e} AS {quote_ident(c)}" for c, e in replace.items())
+        return f"SELECT * REPLACE ({exprs}) FROM ({sql})"
 
     def close(self) -> None:
         self.con.close()
         if self._export_con is not None:
             self._export_con.close()
         shutil.rmtree(self.spill, ignore_errors=True)
+
+
+def _take(
+    reader: pa.RecordBatchReader, max_rows: int, max_bytes: int | None
+) -> tuple[list[pa.RecordBatch], Literal["rows", "bytes"] | None]:
+    """Batches up to max_rows rows and max_bytes bytes, the last one sliced to fit; and which
+    cap stopped them (None: the result ended first)."""
+    batches: list[pa.RecordBatch] = []
+    rows = size = 0
+    for batch in reader:
+        reason: Literal["rows", "bytes"] | None = None
+        if batch.num_rows > max_rows - rows:
+            batch, reason = batch.slice(0, max_rows - rows), "rows"
+        if max_bytes is not None and size + batch.nbytes > max_bytes:
+            batch, reason = batch.slice(0, _rows_within(batch, max_bytes - size)), "bytes"
+        batches.append(batch)
+        rows, size = rows + batch.num_rows, size + batch.nbytes
+        if reason:
+            return batches, reason
+    return batches, None
+
+
+def _rows_within(batch: pa.RecordBatch, budget: int) -> int:
+    """How many leading rows of batch fit in budget bytes (a slice's nbytes counts only the
+    bytes its rows use, and grows with them)."""
+    lo, hi = 0, batch.num_rows  # slice(0, lo) fits; slice(0, hi) does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if batch.slice(0, mid).nbytes <= budget:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 _DUCKDB_MESSAGE = re.compile(r"^[A-Z][A-Za-z ]* Error: ")

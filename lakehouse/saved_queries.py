@@ -3,6 +3,10 @@
 The app runs each browser session in its own thread, so every call opens its own connection
 (a connect is ~0.1 ms) and the file is in WAL mode: readers never wait for a writer, and
 writers queue on SQLite's busy timeout instead of failing with "database is locked".
+
+Saved queries have an owner: only they change, pin or delete them; anyone may open one and save
+a copy under a new name. Queries without an owner (saved before owners existed, or the demo's)
+are shared: the store's admins (the app's password user, or "local" without a login) manage them.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,9 +44,12 @@ CREATE TABLE IF NOT EXISTS saved_queries (
     pinned INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    user TEXT NOT NULL
+    user TEXT NOT NULL,
+    owner TEXT
 );
 """
+# Files from before owners: their queries become shared (owner NULL), managed by the admins.
+_MIGRATIONS = {"owner": "ALTER TABLE saved_queries ADD COLUMN owner TEXT"}
 
 
 @dataclass(frozen=True)
@@ -63,13 +70,17 @@ class SavedQuery:
     created_at: datetime  # UTC
     updated_at: datetime
     user: str  # who saved it last
+    owner: str | None = None  # who may change it; None: shared, managed by the admins
 
 
 class QueryStore:
-    """History and saved queries in the SQLite file at `path` (created on first use)."""
+    """History and saved queries in the SQLite file at `path` (created on first use).
 
-    def __init__(self, path: Path) -> None:
+    `admins` may change shared queries (those without an owner)."""
+
+    def __init__(self, path: Path, *, admins: Collection[str] = ("local",)) -> None:
         self.path = Path(path)
+        self.admins = frozenset(admins)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -79,6 +90,10 @@ class QueryStore:
             try:
                 con.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the file
                 con.executescript(_SCHEMA)
+                columns = {r[1] for r in con.execute("PRAGMA table_info(saved_queries)")}
+                for column, ddl in _MIGRATIONS.items():
+                    if column not in columns:
+                        con.execute(ddl)
             finally:
                 con.close()
         except sqlite3.Error as e:
@@ -163,8 +178,10 @@ class QueryStore:
         chart: dict[str, Any] | None = None,
         pinned: bool = False,
         user: str,
+        shared: bool = False,
     ) -> SavedQuery:
-        """Save the SQL (and chart spec) under a name; an existing name is updated."""
+        """Save the SQL (and chart spec) under a name, owned by `user` (no owner: `shared`).
+        An existing name is updated if `user` may change it, else LakehouseError "Not yours"."""
         name = check_query_name(name)
         sql = sql.strip()
         if not sql:
@@ -177,12 +194,14 @@ class QueryStore:
             ) from e
         now = _now()
         with self._connect(write=True) as con:
+            self._check_owner(con, name, user)
+            # An update keeps the owner: saving over a shared query does not take it over.
             con.execute(
                 "INSERT INTO saved_queries (name, sql, chart, pinned, created_at, updated_at, "
-                "user) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "user, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
                 "sql = excluded.sql, chart = excluded.chart, pinned = excluded.pinned, "
                 "updated_at = excluded.updated_at, user = excluded.user",
-                (name, sql, chart_json, int(pinned), now, now, user),
+                (name, sql, chart_json, int(pinned), now, now, user, None if shared else user),
             )
             row = con.execute(_SELECT_SAVED + " WHERE name = ?", (name,)).fetchone()
         return _saved(row)
@@ -199,13 +218,19 @@ class QueryStore:
             row = con.execute(_SELECT_SAVED + " WHERE name = ?", (name.strip(),)).fetchone()
         return None if row is None else _saved(row)
 
-    def delete(self, name: str) -> None:
+    def may_change(self, query: SavedQuery, user: str) -> bool:
+        """Whether `user` may update, pin or delete `query` (others may copy it)."""
+        return query.owner == user if query.owner is not None else user in self.admins
+
+    def delete(self, name: str, *, user: str) -> None:
         """Forget a saved query (nothing happens if there is none by that name)."""
         with self._connect(write=True) as con:
+            self._check_owner(con, name.strip(), user)
             con.execute("DELETE FROM saved_queries WHERE name = ?", (name.strip(),))
 
-    def set_pinned(self, name: str, pinned: bool) -> None:
+    def set_pinned(self, name: str, pinned: bool, *, user: str) -> None:
         with self._connect(write=True) as con:
+            self._check_owner(con, name.strip(), user)
             done = con.execute(
                 "UPDATE saved_queries SET pinned = ?, updated_at = ? WHERE name = ?",
                 (int(pinned), _now(), name.strip()),
@@ -213,8 +238,24 @@ class QueryStore:
         if not done:
             raise LakehouseError(f"There is no saved query named {name!r}.", title="Not found")
 
+    def _check_owner(self, con: sqlite3.Connection, name: str, user: str) -> None:
+        """Inside the write transaction, so the owner cannot change between check and write."""
+        row = con.execute(_SELECT_SAVED + " WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return
+        query = _saved(row)
+        if not self.may_change(query, user):
+            whose = f"belongs to {query.owner}" if query.owner else "is shared"
+            raise LakehouseError(
+                f"The saved query {name!r} {whose}: you may open it and save a copy under a "
+                "new name, but not change, pin or delete it.",
+                title="Not yours",
+            )
 
-_SELECT_SAVED = "SELECT name, sql, chart, pinned, created_at, updated_at, user FROM saved_queries"
+
+_SELECT_SAVED = (
+    "SELECT name, sql, chart, pinned, created_at, updated_at, user, owner FROM saved_queries"
+)
 
 
 def check_query_name(name: str) -> str:
@@ -236,7 +277,7 @@ def check_query_name(name: str) -> str:
 
 
 def _saved(row: tuple[Any, ...]) -> SavedQuery:
-    name, sql, chart, pinned, created_at, updated_at, user = row
+    name, sql, chart, pinned, created_at, updated_at, user, owner = row
     return SavedQuery(
         name=name,
         sql=sql,
@@ -245,6 +286,7 @@ def _saved(row: tuple[Any, ...]) -> SavedQuery:
         created_at=_time(created_at),
         updated_at=_time(updated_at),
         user=user,
+        owner=owner,
     )
 
 

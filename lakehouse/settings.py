@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     query_export_time_limit_s: float = Field(
         3600.0, gt=0, description="Seconds a full-result export (CSV/Parquet) may run."
     )
+    export_csv_safe: bool = Field(
+        True,
+        description="CSV exports prefix text cells starting with = + - @ tab or CR with ' so "
+        "spreadsheets do not run them as formulas.",
+    )
     query_memory_limit: str = Field(
         "2GB", description="DuckDB memory limit of each query worker; beyond it queries spill."
     )
@@ -96,6 +101,15 @@ class Settings(BaseSettings):
     )
     query_row_cap: int = Field(
         10_000, ge=1, description="Rows an untrusted query returns (the rest is flagged)."
+    )
+    query_max_result_mb: int = Field(
+        64, ge=1, description="MB of Arrow data an untrusted query returns (the rest is flagged)."
+    )
+    query_worker_max_mb: int | None = Field(
+        None,
+        ge=256,  # an idle worker holds ~170 MB
+        description="Memory ceiling of each query worker in MB (resident memory; past it the "
+        "worker is killed and replaced); empty means 2 × query_memory_limit + 512.",
     )
 
     models_dir: Path = Field(
@@ -140,6 +154,28 @@ class Settings(BaseSettings):
         None,
         description="The app password as a `ratatouille hash-password` hash, instead of "
         "the password itself.",
+    )
+    app_user: str = Field(
+        "admin", min_length=1, description="User name that logs in with the app password."
+    )
+    app_users_file: Path | None = Field(
+        None,
+        description="File of further app users, one `name:hash` a line (hashes from "
+        "`ratatouille hash-password`).",
+    )
+    session_secret: SecretStr | None = Field(
+        None,
+        description="Key signing login cookies; empty means a random key kept (mode 0600) "
+        "in `state_dir/session.key`.",
+    )
+    session_hours: float = Field(12.0, gt=0, description="Hours a login lasts.")
+    cookie_secure: bool = Field(
+        False, description="Send the login cookie over HTTPS only (set when served over TLS)."
+    )
+    trusted_user_header: str | None = Field(
+        None,
+        description="Header naming the user, set by an SSO proxy in front of the app; trusted "
+        "only when set here (and then the app must be reachable only through that proxy).",
     )
     max_upload_mb: int = Field(
         200,

@@ -19,15 +19,33 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from lakehouse.settings import Settings
+
+
 _LEN = struct.Struct(">Q")
 
 
-def write_message(out: IO[bytes], header: dict[str, Any], body: bytes | None = None) -> None:
+def _retire(out: IO[bytes], settings: Settings) -> None:
+    """Answer an allocation the data-segment limit refused; `retire` asks the engine for a
+    fresh worker, since an allocator that reserved up to the limit may keep failing."""
+    from lakehouse.limits import memory_ceiling_mb
+
+    msg = (
+        "The query needed more memory than a query worker may have "
+        f"({memory_ceiling_mb(settings):,} MB, RATATOUILLE_QUERY_WORKER_MAX_MB), e.g. for one "
+        "huge string or list. Filter or aggregate earlier, or raise the setting."
+    )
+    write_message(out, {"ok": False, "title": "Out of memory", "msg": msg, "retire": True})
+
+
+def write_message(
+    out: IO[bytes], header: dict[str, Any], body: bytes | memoryview | None = None
+) -> None:
     data = json.dumps({**header, "body": body is not None}).encode()
-    parts = [_LEN.pack(len(data)), data]
-    if body is not None:
-        parts += [_LEN.pack(len(body)), body]
-    out.write(b"".join(parts))
+    out.write(_LEN.pack(len(data)) + data)
+    if body is not None:  # written as it is: a copy would double the worker's largest buffer
+        out.write(_LEN.pack(len(body)))
+        out.write(body)
     out.flush()
 
 
@@ -42,13 +60,13 @@ def read_frame(inp: IO[bytes]) -> bytes | None:
     return data
 
 
-def arrow_bytes(table: pa.Table) -> bytes:
+def arrow_bytes(table: pa.Table) -> memoryview:
     import pyarrow as pa
 
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as w:
         w.write_table(table)
-    return bytes(sink.getvalue())
+    return memoryview(sink.getvalue())
 
 
 def _watch_parent(parent: int) -> None:
@@ -70,6 +88,7 @@ def main() -> None:
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
 
     from lakehouse.errors import LakehouseError
+    from lakehouse.limits import limit_data_segment
     from lakehouse.sandbox import Sandbox
     from lakehouse.settings import Settings
 
@@ -77,7 +96,10 @@ def main() -> None:
     if first is None:
         return
     try:
-        sandbox = Sandbox(Settings(**json.loads(first)["settings"]))
+        settings = Settings(**json.loads(first)["settings"])
+        sandbox = Sandbox(settings)
+        arrow_bytes(sandbox.con.execute("SELECT 1").to_arrow_table())  # allocators set up
+        limit_data_segment(settings)
     except LakehouseError as e:
         write_message(out, {"ok": False, "title": e.title, "msg": e.msg})
         return
@@ -89,11 +111,18 @@ def main() -> None:
         req = json.loads(frame)
         try:
             if req["op"] == "query":
-                rows = sandbox.run(req["sql"], req["max_rows"], req["time_limit_s"], _tables(req))
+                rows = sandbox.run(
+                    req["sql"],
+                    req["max_rows"],
+                    req["time_limit_s"],
+                    _tables(req),
+                    max_bytes=req.get("max_bytes"),
+                )
                 header = {
                     "ok": True,
                     "columns": rows.columns,
                     "truncated": rows.truncated,
+                    "truncated_reason": rows.truncated_reason,
                     "elapsed_s": rows.elapsed_s,
                 }
                 write_message(out, header, arrow_bytes(rows.table))
@@ -113,7 +142,14 @@ def main() -> None:
             else:
                 write_message(out, {"ok": False, "title": "Bad request", "msg": str(req["op"])})
         except LakehouseError as e:
-            write_message(out, {"ok": False, "title": e.title, "msg": e.msg})
+            if "bad allocation" not in str(e.__cause__):
+                write_message(out, {"ok": False, "title": e.title, "msg": e.msg})
+                continue
+            _retire(out, settings)  # refused by the data-segment limit
+            break
+        except MemoryError:  # the same limit, met by Python or Arrow code
+            _retire(out, settings)
+            break
         except Exception as e:  # noqa: BLE001 -- keep serving: one bad query must not take the worker down
             write_message(out, {"ok": False, "title": "The query failed", "msg": str(e)})
     sandbox.close()

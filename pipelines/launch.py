@@ -3,12 +3,16 @@
 Dagster (code server, webserver, daemon), the Streamlit app and JupyterLab start, each is
 waited on until it answers, the URLs (and Jupyter's token) are printed, their logs stream
 here with a prefix, and Ctrl-C (or SIGTERM) stops every one of them.
+
+With an app password, the app port is the login gate's (nginx + `streamlit_app.gate`) and
+Streamlit itself listens on 127.0.0.1 on an internal port: nothing of it answers before login.
 """
 
 import argparse
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,10 +24,24 @@ from pathlib import Path
 from typing import IO
 
 from lakehouse import Lakehouse, Settings, demo
-from pipelines.serve import DagsterStack
+from lakehouse.errors import ConfigError
+from lakehouse.passwords import login_required
+from pipelines.serve import DagsterStack, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 _BIN = Path(sys.executable).parent
+
+
+def nginx_missing(settings: Settings) -> str | None:
+    """How to install nginx when the app has a password and nginx is not there, else None."""
+    if not login_required(settings):
+        return None
+    if shutil.which("nginx") or Path("/usr/sbin/nginx").exists():
+        return None
+    return (
+        "The app has a password, so it is served behind a login gate that needs nginx: "
+        "`sudo apt-get install nginx` (Debian/Ubuntu), then `make run` again."
+    )
 
 
 def _answers(url: str) -> bool:
@@ -93,11 +111,14 @@ class Launcher:
                 args=(f"dagster-{name}", logs / f"{name}.log", self.stopping, sys.stdout),
                 daemon=True,
             ).start()
+        gated = login_required(self.settings)
+        # Behind the gate, Streamlit is reachable only from this host, through nginx.
+        st_host, st_port = ("127.0.0.1", free_port()) if gated else (a.host, a.app_port)
         self._start(
             "app",
             [
                 str(_BIN / "streamlit"), "run", "streamlit_app/streamlit_app.py",
-                "--server.address", a.host, "--server.port", str(a.app_port),
+                "--server.address", st_host, "--server.port", str(st_port),
                 "--server.headless", "true", "--browser.gatherUsageStats", "false",
                 "--server.maxUploadSize", str(self.settings.max_upload_mb),
             ],
@@ -112,13 +133,25 @@ class Launcher:
             ],
             env | {"JUPYTER_TOKEN": self.token},
         )  # fmt: skip
+        if gated:
+            self._start(
+                "gate",
+                [
+                    sys.executable, "-m", "streamlit_app.gate",
+                    "--listen", f"{a.host}:{a.app_port}", "--upstream", f"{st_host}:{st_port}",
+                ],
+                env,
+            )  # fmt: skip
         app, lab = f"http://{a.host}:{a.app_port}", f"http://{a.host}:{a.jupyter_port}"
-        self._wait("app", lambda: _answers(f"{app}/_stcore/health"))
+        self._wait("app", lambda: _answers(f"http://{st_host}:{st_port}/_stcore/health"))
+        if gated:
+            self._wait("gate", lambda: _answers(f"{app}/login"))
         self._wait("jupyter", lambda: _answers(f"{lab}/api/status?token={self.token}"))
         print(
             f"\nRatatouille is up in {time.monotonic() - started:.1f} s:\n"
-            f"  app      {app}\n"
-            f"  dagster  {self.stack.url}\n"
+            f"  app      {app}"
+            + (" (login required)\n" if gated else "\n")
+            + f"  dagster  {self.stack.url}\n"
             f"  jupyter  {lab}/lab?token={self.token}\n"
             "Ctrl-C stops everything.\n",
             flush=True,
@@ -176,6 +209,9 @@ def main() -> None:
     args = p.parse_args()
     cleanup = contextlib.ExitStack()
     settings = with_local_s3(Settings(), cleanup) if args.s3 else Settings()
+    missing = nginx_missing(settings)
+    if missing:
+        raise SystemExit(str(ConfigError(missing, title="nginx is missing")))
     if args.s3:
         seeded = demo.seed(Lakehouse(settings))
         print(f"Demo: {len(seeded)} dataset(s) seeded into S3 bronze.", flush=True)

@@ -1,7 +1,9 @@
-"""The sidebar on every page: where the lake is and whether Dagster answers."""
+"""The sidebar on every page: where the lake is, whether Dagster answers, and who is in."""
 
 import streamlit as st
 
+from lakehouse.passwords import COOKIE
+from streamlit_app.auth import current_user
 from streamlit_app.dagster_client import DagsterClient
 from streamlit_app.state import get_lakehouse
 
@@ -25,3 +27,9 @@ def render_sidebar() -> None:
                 f"Pipelines: Dagster is **not reachable** at `{settings.dagster_url}` "
                 "(uploads and queries still work)"
             )
+        user = current_user()
+        if user is not None:
+            # Plain text: a user name is never Markdown.
+            st.text(f"Signed in as {user}")
+            if isinstance(st.context.cookies.get(COOKIE), str):
+                st.link_button("Log out", "/logout")

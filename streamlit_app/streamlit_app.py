@@ -9,6 +9,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from streamlit_app.auth import require_login
+from streamlit_app.components.failsafe import failsafe
 from streamlit_app.sidebar import render_sidebar
 
 st.set_page_config(page_title="Ratatouille", page_icon="🐀", layout="wide")
@@ -23,4 +24,5 @@ pages = [
 ]
 nav = st.navigation(pages)
 render_sidebar()
-nav.run()
+with failsafe():  # a page's unexpected error shows a title and a reference, no traceback
+    nav.run()

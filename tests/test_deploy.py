@@ -52,7 +52,7 @@ SECRETS = {
 REFERENCE = re.compile(
     r"\$\$|\$\{(?P<name>\w+)(?P<op>:?[-?])?(?P<arg>[^}]*)\}|\$(?P<bare>[A-Za-z_]\w*)"
 )
-BIND = re.compile(r"^\$\{BIND_ADDRESS:-127\.0\.0\.1\}:(\d+):(\d+)$")
+BIND = re.compile(r"^\$\{(?:DAGSTER_)?BIND_ADDRESS:-127\.0\.0\.1\}:(\d+):(\d+)$")
 
 
 def strings(node: Any) -> list[str]:
@@ -178,8 +178,12 @@ def test_services_run_the_commands_make_run_runs(launched, tmp_path) -> None:
     dagster_url = environment("streamlit")["RATATOUILLE_DAGSTER_URL"]
     assert dagster_url == f"http://dagster-webserver:{launcher.stack.port}"
     a = launcher.args
-    for service, port in {"streamlit": a.app_port, "dagster-webserver": a.dagster_port}.items():
-        assert SERVICES[service]["ports"] == [f"${{BIND_ADDRESS:-127.0.0.1}}:{port}:{port}"]
+    # The app port is the login gate's; Streamlit is reached only through it.
+    assert SERVICES["proxy"]["ports"] == [f"${{BIND_ADDRESS:-127.0.0.1}}:{a.app_port}:{a.app_port}"]
+    assert "ports" not in SERVICES["streamlit"]
+    assert SERVICES["dagster-webserver"]["ports"] == [
+        f"${{DAGSTER_BIND_ADDRESS:-127.0.0.1}}:{a.dagster_port}:{a.dagster_port}"
+    ]
     assert SERVICES["jupyter"]["ports"] == [
         f"${{BIND_ADDRESS:-127.0.0.1}}:{a.jupyter_port}:{a.jupyter_port}"
     ]
@@ -207,6 +211,12 @@ def test_lake_services_get_every_setting_but_the_ones_left_out_on_purpose() -> N
         "RATATOUILLE_DAGSTER_URL",
         "RATATOUILLE_APP_PASSWORD",
         "RATATOUILLE_APP_PASSWORD_HASH",
+        "RATATOUILLE_APP_USER",
+        "RATATOUILLE_APP_USERS_FILE",
+        "RATATOUILLE_SESSION_SECRET",
+        "RATATOUILLE_SESSION_HOURS",
+        "RATATOUILLE_COOKIE_SECURE",
+        "RATATOUILLE_TRUSTED_USER_HEADER",
     }
     for service in LAKE_SERVICES:
         env = environment(service)
@@ -253,7 +263,7 @@ def test_ports_bind_to_bind_address_default_localhost() -> None:
         9000: "minio",
         9001: "minio",
         3000: "dagster-webserver",
-        8501: "streamlit",
+        8501: "proxy",
         8888: "jupyter",
     }
 
@@ -331,6 +341,14 @@ GOOD_SECRETS = {
     "JUPYTER_TOKEN": "a-long-jupyter-token",
     "RATATOUILLE_APP_PASSWORD": "a-long-app-password",
 }
+
+
+def preflight_env() -> dict[str, str]:
+    """The script runs the library's strength check with `python3`, the image's Python: here
+    the venv's, first on PATH."""
+    return {"PATH": f"{BIN}:{os.environ['PATH']}"}
+
+
 HASH = "pbkdf2_sha256$600000$c2FsdA$ZGlnZXN0"
 # The same hash unquoted in .env: compose expanded $c2FsdA and $ZGlnZXN0 to nothing.
 EATEN = "pbkdf2_sha256$600000$$"
@@ -357,7 +375,7 @@ EATEN = "pbkdf2_sha256$600000$$"
 def test_preflight_refuses_weak_secrets(changes: dict[str, str], refused: str | None) -> None:
     """Known defaults (any case), short values, a hash whose $ parts compose ate, a key reused
     for root, no app password; and the two ways to pass it."""
-    env = {"PATH": os.environ["PATH"], **GOOD_SECRETS, **changes}
+    env = {**preflight_env(), **GOOD_SECRETS, **changes}
     out = run("bash", "deploy/preflight.sh", env=env)
     if refused is None:
         assert out.returncode == 0, out.stderr
@@ -426,3 +444,25 @@ def test_minio_init_creates_buckets_and_keys_and_can_run_again(tmp_path) -> None
     reader = statement("ratatouille-readonly")
     assert set(reader["Action"]) == {"s3:GetBucketLocation", "s3:ListBucket", "s3:GetObject"}
     assert reader["Resource"] == [f"arn:aws:s3:::{b}{s}" for b in buckets[:3] for s in ("", "/*")]
+
+
+def test_only_the_login_gate_publishes_the_app_and_dagster_stays_local() -> None:
+    """Finding 13 (compose half) and 5: Streamlit is not published, the proxy (Debian's nginx
+    from the project image, with the gate) is; Dagster's UI binds its own address, local."""
+    proxy = SERVICES["proxy"]
+    assert proxy.get("image") == APP_IMAGE and proxy["command"][:3] == [
+        "python", "-m", "streamlit_app.gate",
+    ]  # fmt: skip
+    assert proxy["command"][-1] == "streamlit:8501"
+    assert "apt-get install -y --no-install-recommends nginx" in (ROOT / "Dockerfile").read_text()
+    assert "ports" not in SERVICES["streamlit"]
+    assert [p for s in SERVICES.values() for p in s.get("ports", []) if p.endswith(":8501")] == [
+        "${BIND_ADDRESS:-127.0.0.1}:8501:8501"
+    ]
+    assert SERVICES["dagster-webserver"]["ports"] == [
+        "${DAGSTER_BIND_ADDRESS:-127.0.0.1}:3000:3000"
+    ]
+    # Gate and app verify one session key: the same login settings and the shared state volume.
+    login = {k: v for k, v in environment("proxy").items() if k.startswith("RATATOUILLE_")}
+    assert login.items() <= environment("streamlit").items()
+    assert mounts("proxy")["/app/.ratatouille"] == "state"

@@ -5,6 +5,8 @@ import pyarrow as pa
 import streamlit as st
 
 from lakehouse import LakehouseError, Layer, TableInfo, lineage
+from streamlit_app.components.failsafe import show_error
+from streamlit_app.components.text import plain
 from streamlit_app.state import get_lakehouse
 
 LAYERS = [layer.value for layer in (Layer.BRONZE, Layer.SILVER, Layer.GOLD)]
@@ -66,9 +68,11 @@ def _links(names: list[str], known: set[str], side: str, empty: str) -> None:
         st.caption(empty)
     for name in names:
         if name in known:
-            st.button(name, key=f"catalog_goto_{side}_{name}", on_click=_select, args=(name,))
+            st.button(
+                plain(name), key=f"catalog_goto_{side}_{name}", on_click=_select, args=(name,)
+            )
         else:
-            st.caption(f"{name} (no longer in the lake)")
+            st.caption(f"{plain(name)} (no longer in the lake)")
 
 
 lake = get_lakehouse()
@@ -79,7 +83,7 @@ if flash := st.session_state.pop("catalog_flash", None):
 try:
     tables = lake.tables()
 except LakehouseError as e:
-    st.error(f"**{e.title}**\n\n{e.msg}")
+    show_error(e)
     st.stop()
 by_layer = {layer: [t for t in tables if t.layer == layer] for layer in LAYERS}
 
@@ -145,4 +149,4 @@ try:
             st.markdown("**Feeds**")
             _links(lineage.downstream(lake, info.layer, info.name), known, "down", "No tables yet.")
 except LakehouseError as e:
-    st.error(f"**{e.title}**\n\n{e.msg}")
+    show_error(e)

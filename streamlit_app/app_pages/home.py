@@ -7,7 +7,9 @@ import streamlit as st
 from lakehouse import ChartData, LakehouseError, Layer, TableInfo, lineage
 from lakehouse.saved_queries import SavedQuery
 from streamlit_app.components.charts import altair_chart, spec_from_dict
+from streamlit_app.components.failsafe import show_error
 from streamlit_app.components.saved_queries import query_store
+from streamlit_app.components.text import plain
 from streamlit_app.dagster_client import DagsterError, DagsterUnavailable
 from streamlit_app.dagster_state import get_dagster
 from streamlit_app.state import get_lakehouse
@@ -77,7 +79,7 @@ def _runs() -> None:
         st.info(f"Dagster is unreachable at {url}, so no runs to show. `make run` starts it.")
         return
     except DagsterError as e:
-        st.error(f"**{e.title}**\n\n{e.msg}")
+        st.error(f"**{plain(e.title)}**\n\n{plain(e.msg)}")
         return
     if not runs:
         st.caption("No runs yet: they start when data lands in bronze.")
@@ -102,15 +104,17 @@ def _runs() -> None:
 def _pinned(saved: list[SavedQuery], tables: list[TableInfo]) -> None:
     for column, q in zip(st.columns(2) * len(saved), saved, strict=False):
         with column.container(border=True):
-            st.markdown(f"**{q.name}**")
+            st.markdown(f"**{plain(q.name)}**")
             inputs = lineage.query_inputs(q.sql, tables)
             if inputs.missing:
-                st.caption(f"Waiting for {', '.join(inputs.missing)}: the pipeline builds it.")
+                st.caption(
+                    f"Waiting for {plain(', '.join(inputs.missing))}: the pipeline builds it."
+                )
                 continue
             try:
                 data = _chart(q.sql, q.chart or {}, tuple(sorted(inputs.snapshots.items())))
             except LakehouseError as e:
-                st.error(f"**{e.title}**\n\n{e.msg}")
+                show_error(e)
                 continue
             st.altair_chart(altair_chart(data), width="stretch")
             for note in data.notes:
@@ -124,7 +128,7 @@ try:
     tables = lake.tables()
     pinned = [q for q in query_store(lake.settings).saved(pinned_only=True) if q.chart]
 except LakehouseError as e:
-    st.error(f"**{e.title}**\n\n{e.msg}")
+    show_error(e)
     st.stop()
 
 if not tables:

@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from streamlit_app.components import health
+from streamlit_app.components.text import plain
 from streamlit_app.dagster_client import DagsterClient, DagsterError, DagsterUnavailable
 from streamlit_app.dagster_state import get_dagster
 from streamlit_app.state import get_settings
@@ -24,7 +25,7 @@ stale_after_h = get_settings().stale_after_h
 
 def show_error(e: DagsterError) -> None:
     hint = f"\n\n{HOW_TO_START}" if isinstance(e, DagsterUnavailable) else ""
-    st.error(f"**{e.title}**\n\n{e.msg}{hint}")
+    st.error(f"**{plain(e.title)}**\n\n{plain(e.msg)}{hint}")
 
 
 def tiles(stats: health.RunStats, window: str) -> None:

@@ -22,6 +22,8 @@ from streamlit_app.components.charts import (
     spec_from_dict,
     spec_to_dict,
 )
+from streamlit_app.components.failsafe import show_error
+from streamlit_app.components.text import plain
 
 MARK_LABELS: dict[Mark, str] = {
     "bar": "bar",
@@ -58,7 +60,7 @@ def render_chart_builder(
         spec = ChartSpec(**values)
         data = _chart_data(lake, sql, result, spec, key_prefix)
     except LakehouseError as e:
-        st.error(f"**{e.title}**\n\n{e.msg}")
+        show_error(e)
         return None
     st.altair_chart(altair_chart(data), width="stretch")
     for note in data.notes:
@@ -112,7 +114,10 @@ def _start_spec(
         try:
             spec = spec_from_dict(initial_spec)
         except LakehouseError as e:
-            st.warning(f"**{e.title}**\n\n{e.msg}\n\nStarting from a suggested chart instead.")
+            st.warning(
+                f"**{plain(e.title)}**\n\n{plain(e.msg)}\n\n"
+                "Starting from a suggested chart instead."
+            )
         else:
             missing = [c for c in (spec.x, spec.y, spec.color) if c is not None and c not in kinds]
             if not missing:

@@ -10,6 +10,9 @@ import streamlit as st
 
 from lakehouse import Lakehouse, LakehouseError, QueryResult
 from lakehouse.saved_queries import QueryStore
+from streamlit_app.components.failsafe import show_error as show_error  # pages import it here
+from streamlit_app.components.failsafe import unexpected
+from streamlit_app.components.text import plain
 
 MAX_DOWNLOAD_MB = 200  # bigger exports stay on the server: the browser download holds it in RAM
 MIME = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
@@ -39,6 +42,8 @@ def run_query(lake: Lakehouse, store: QueryStore, user: str, sql: str) -> Outcom
         result = lake.query(sql)
     except LakehouseError as e:
         outcome = Outcome(sql, None, e)
+    except Exception as e:  # noqa: BLE001 - a title and a message, never a traceback
+        outcome = Outcome(sql, None, unexpected(e))
     else:
         outcome = Outcome(sql, result, None)
     r = outcome.result
@@ -51,7 +56,7 @@ def run_query(lake: Lakehouse, store: QueryStore, user: str, sql: str) -> Outcom
             error=str(outcome.error) if outcome.error else None,
         )
     except LakehouseError as e:  # the query's answer matters more than its history entry
-        st.warning(f"This run is not in your history: {e}")
+        st.warning(f"This run is not in your history: {plain(e)}")
     return outcome
 
 
@@ -61,20 +66,13 @@ def forget_outputs(key_prefix: str) -> None:
         st.session_state.pop(f"{key_prefix}_{name}", None)
 
 
-def show_error(e: LakehouseError) -> None:
-    st.error(f"**{e.title}**\n\n{e.msg}")
-
-
 def render_result(result: QueryResult, key_prefix: str) -> None:
-    if result.truncated:
-        st.warning(
-            f"Showing the first {result.row_cap:,} rows; the query returns more. "
-            "Export for all of them."
-        )
+    if note := result.truncation_note:
+        st.warning(f"{note} Export for all of them.")
     st.dataframe(result.table, hide_index=True, key=f"{key_prefix}_table")
     st.caption(f"{result.rows:,} rows in {result.elapsed_s:.3f} s")
     with st.expander("Column types"):
-        st.markdown("\n".join(f"- `{name}` {typ}" for name, typ in result.columns))
+        st.markdown("\n".join(f"- {plain(name)} {plain(typ)}" for name, typ in result.columns))
 
 
 def render_explain(lake: Lakehouse, sql: str, key_prefix: str) -> None:

@@ -6,7 +6,9 @@ from typing import Any
 import streamlit as st
 
 from lakehouse import LakehouseError, Settings
-from lakehouse.saved_queries import QueryStore, SavedQuery
+from lakehouse.passwords import login_required
+from lakehouse.saved_queries import NAME_MAX, QueryStore, SavedQuery
+from streamlit_app import auth
 from streamlit_app.components.query_results import show_error
 
 HISTORY_SHOWN = 50
@@ -14,17 +16,20 @@ PREVIEW_CHARS = 400
 
 
 def current_user() -> str:
-    """The user a reverse proxy in front of the app names (X-Forwarded-User), else "local".
-
-    Only scopes the history; it is not a login (the app password is).
-    """
-    return st.context.headers.get("X-Forwarded-User") or "local"
+    """The logged-in user (see streamlit_app/auth.py): scopes the history and owns queries."""
+    user = auth.current_user()
+    if user is None:  # pages run only after the login; never fall back to a shared name
+        st.stop()
+    return user
 
 
 def query_store(settings: Settings) -> QueryStore:
     """The app's history and saved queries: `<state_dir>/app.sqlite` (opening it is cheap:
-    each call connects anew, so nothing is cached across sessions)."""
-    return QueryStore(settings.state_dir / "app.sqlite")
+    each call connects anew, so nothing is cached across sessions). Shared queries (the
+    demo's, and those from before queries had owners) are managed by the password's user,
+    or by everyone ("local") when the app has no login."""
+    admin = settings.app_user if login_required(settings) else auth.LOCAL_USER
+    return QueryStore(settings.state_dir / "app.sqlite", admins=(admin,))
 
 
 def _load(editor_key: str, sql: str) -> None:
@@ -57,14 +62,22 @@ def _open(key_prefix: str, editor_key: str, q: SavedQuery) -> None:
     st.session_state[f"{key_prefix}_run_pending"] = True
 
 
-def _pin(store: QueryStore, name: str, pinned: bool) -> None:
-    # Deleted meanwhile in another session: the list is redrawn without it.
+def _copy(key_prefix: str, editor_key: str, q: SavedQuery) -> None:
+    """Open someone else's query under a new name, to be saved as the user's own."""
+    _open(key_prefix, editor_key, q)
+    st.session_state[f"{key_prefix}_save_name"] = f"{q.name} (copy)"[:NAME_MAX]
+    st.session_state[f"{key_prefix}_save_pin"] = False
+
+
+def _pin(store: QueryStore, name: str, pinned: bool, user: str) -> None:
+    # Deleted meanwhile in another session (or no longer theirs): the list is redrawn.
     with contextlib.suppress(LakehouseError):
-        store.set_pinned(name, pinned)
+        store.set_pinned(name, pinned, user=user)
 
 
-def _delete(store: QueryStore, name: str) -> None:
-    store.delete(name)
+def _delete(store: QueryStore, name: str, user: str) -> None:
+    with contextlib.suppress(LakehouseError):
+        store.delete(name, user=user)
 
 
 def render_saved(
@@ -91,24 +104,33 @@ def render_saved(
                     items = store.saved()
         for i, q in enumerate(items):
             text, open_, pin_, del_ = st.columns([6, 1, 1, 1], vertical_alignment="center")
-            text.markdown(
-                (":material/push_pin: " if q.pinned else "")
-                + f"**{q.name}**"
-                + (" · :material/bar_chart:" if q.chart else "")
-            )
-            text.caption(f"{q.user} · {q.updated_at:%Y-%m-%d %H:%M} UTC")
+            # Names and owners are user input: plain text, never Markdown (no remote images).
+            text.text(("📌 " if q.pinned else "") + q.name + (" · 📊" if q.chart else ""))
+            text.text(f"{q.owner or 'shared'} · {q.updated_at:%Y-%m-%d %H:%M} UTC")
             open_.button(
                 "Open",
                 key=f"{key_prefix}_open_{i}",
                 on_click=_open,
                 args=(key_prefix, editor_key, q),
             )
-            pin_.button(
-                "Unpin" if q.pinned else "Pin",
-                key=f"{key_prefix}_pin_{i}",
-                on_click=_pin,
-                args=(store, q.name, not q.pinned),
-            )
-            del_.button(
-                "Delete", key=f"{key_prefix}_del_{i}", on_click=_delete, args=(store, q.name)
-            )
+            if store.may_change(q, user):
+                pin_.button(
+                    "Unpin" if q.pinned else "Pin",
+                    key=f"{key_prefix}_pin_{i}",
+                    on_click=_pin,
+                    args=(store, q.name, not q.pinned, user),
+                )
+                del_.button(
+                    "Delete",
+                    key=f"{key_prefix}_del_{i}",
+                    on_click=_delete,
+                    args=(store, q.name, user),
+                )
+            else:
+                # Not theirs: they may copy it under a new name, not change it.
+                pin_.button(
+                    "Copy",
+                    key=f"{key_prefix}_copy_{i}",
+                    on_click=_copy,
+                    args=(key_prefix, editor_key, q),
+                )

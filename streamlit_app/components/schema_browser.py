@@ -5,6 +5,7 @@ import streamlit as st
 from lakehouse import TableInfo
 from lakehouse.layers import TABLE_LAYERS
 from streamlit_app.components.sql_editor import head_query
+from streamlit_app.components.text import plain
 
 
 def _insert(editor_key: str, sql: str) -> None:
@@ -22,8 +23,8 @@ def render_schema_browser(tables: list[TableInfo], editor_key: str, key_prefix: 
             continue
         st.markdown(f"**{layer.value}**")
         for t in in_layer:
-            with st.expander(f"{t.name} · {t.rows:,} rows"):
-                st.markdown("\n".join(f"- `{c}` {typ}" for c, typ in t.columns))
+            with st.expander(f"{plain(t.name)} · {t.rows:,} rows"):
+                st.markdown("\n".join(f"- {plain(c)} {plain(typ)}" for c, typ in t.columns))
                 st.button(
                     "Query this table",
                     key=f"{key_prefix}_browse_{t.layer}_{t.name}",

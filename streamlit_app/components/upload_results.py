@@ -15,6 +15,8 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from lakehouse import IngestResult, Lakehouse, LakehouseError
 from lakehouse.bronze import Mode
 from lakehouse.ingest import Progress
+from streamlit_app.components.failsafe import unexpected
+from streamlit_app.components.text import plain
 from streamlit_app.dagster_client import DagsterError
 from streamlit_app.dagster_state import get_dagster
 
@@ -52,7 +54,7 @@ def with_progress(bar: DeltaGenerator, work: Callable[[Progress], IngestResult])
 
 
 def ingest(lake: Lakehouse, f: UploadedFile, dataset: str, mode: Mode) -> Outcome:
-    with st.status(f"Ingesting `{f.name}` into `bronze.{dataset}`", expanded=True) as status:
+    with st.status(f"Ingesting {plain(f.name)} into bronze.{dataset}", expanded=True) as status:
         bar = st.progress(0.0, text="receiving")
         f.seek(0)
         try:
@@ -63,13 +65,13 @@ def ingest(lake: Lakehouse, f: UploadedFile, dataset: str, mode: Mode) -> Outcom
                 ),
             )
         except LakehouseError as e:
-            status.update(label=f"`{f.name}`: {e.title}", state="error", expanded=False)
+            status.update(label=f"{plain(f.name)}: {plain(e.title)}", state="error", expanded=False)
             return Outcome(f.name, dataset, error=(e.title, e.msg))
-        except Exception as e:  # one file's bug must not stop the others (logged, shown)
-            log.exception("ingest of %s failed", f.name)
-            status.update(label=f"`{f.name}`: unexpected error", state="error", expanded=False)
-            return Outcome(f.name, dataset, error=("Unexpected error", f"{type(e).__name__}: {e}"))
-        status.update(label=f"`{f.name}` → `bronze.{dataset}`", state="complete", expanded=False)
+        except Exception as e:  # noqa: BLE001 - one file's bug must not stop the others (logged)
+            shown = unexpected(e)
+            status.update(label=f"{plain(f.name)}: unexpected error", state="error", expanded=False)
+            return Outcome(f.name, dataset, error=(shown.title, shown.msg))
+        status.update(label=f"{plain(f.name)} → bronze.{dataset}", state="complete", expanded=False)
     try:  # the batch is in: a failed read-back only loses the preview
         batches = lake.table("bronze", dataset).batches
         preview = lake.preview("bronze", dataset, rows=PREVIEW_ROWS)
@@ -88,14 +90,14 @@ def show(o: Outcome, dagster_url: str) -> None:
     with st.container(border=True):
         if o.result is None:
             title, msg = o.error or ("Not ingested", "")
-            st.markdown(f"`{o.file}`: nothing was ingested")
-            st.error(f"**{title}**\n\n{msg}")
+            st.markdown(f"{plain(o.file)}: nothing was ingested")
+            st.error(f"**{plain(title)}**\n\n{plain(msg)}")
             return
         r, m = o.result, o.result.manifest
         batch = f"batch {o.batches} of the dataset, " if o.batches else ""
         replaced = f", replaced {r.replaced_batches} earlier batches" if r.replaced_batches else ""
         st.markdown(
-            f"`{o.file}` → `bronze.{r.dataset}`: **{r.rows:,} rows**, {len(m.schema)} columns "
+            f"{plain(o.file)} → bronze.{r.dataset}: **{r.rows:,} rows**, {len(m.schema)} columns "
             f"({batch}{m.mode}{replaced}, {r.elapsed_s:.1f} s)"
         )
         if r.drift.changed:  # a first batch has no drift
@@ -127,7 +129,7 @@ def pipeline_runs(dataset: str, since: str) -> None:
             tags={DATASET_TAG: dataset}, since=datetime.fromisoformat(since), limit=5
         )
     except DagsterError as e:
-        st.caption(f"{e.title}: its runs show here once it answers.")
+        st.caption(f"{plain(e.title)}: its runs show here once it answers.")
         return
     if not runs:
         st.caption("No run yet: the pipeline's sensor starts one within seconds of an upload.")
@@ -135,4 +137,4 @@ def pipeline_runs(dataset: str, since: str) -> None:
         what = ", ".join(run.assets) or run.job
         took = f" in {run.duration_s:.1f} s" if run.duration_s is not None else ""
         error = f": {run.error.splitlines()[0]}" if run.error else ""
-        st.markdown(f"- [{run.status.lower()}]({run.url}) {what}{took}{error}")
+        st.markdown(f"- [{run.status.lower()}]({run.url}) {plain(what)}{took}{plain(error)}")

@@ -76,7 +76,7 @@ def test_run_a_query(lake: Lakehouse) -> None:
     assert df["id"].tolist() == [1, 2, 3]
     assert df["amount"].tolist() == [9.5, 3, 4.25]
     assert "3 rows in" in _texts(at.caption)
-    assert "`amount` DOUBLE" in _texts(at.markdown)
+    assert "- amount DOUBLE" in _texts(at.markdown)
     assert not at.warning  # all rows are shown
 
 
@@ -116,7 +116,7 @@ def test_explain_shows_the_plan(lake: Lakehouse) -> None:
 
 def test_schema_browser_and_examples_fill_the_editor(lake: Lakehouse) -> None:
     at = _page()
-    assert "`amount` DOUBLE" in _texts(at.sidebar.markdown)
+    assert "- amount DOUBLE" in _texts(at.sidebar.markdown)
     at.sidebar.button(key="sqlpg_browse_bronze_orders").click().run()
     assert at.text_area(key="sqlpg_sql").value == "SELECT *\nFROM bronze.orders\nLIMIT 100"
     picker = at.selectbox(key="sqlpg_sql_example")

@@ -51,7 +51,7 @@ def test_a_csv_lands_in_bronze_and_the_result_stays(lake: Lakehouse) -> None:
     at = click_ingest(upload_page(ORDERS))
     assert lake.table("bronze", "orders").rows == 3
     text = markdown(at)
-    assert "`bronze.orders`: **3 rows**, 2 columns" in text
+    assert "orders.csv → bronze.orders: **3 rows**, 2 columns" in text  # names as plain text
     assert f"({DAGSTER_DOWN}/runs?q%5B%5D=tag%3Aratatouille%2Fdataset%3Dorders)" in text
     assert any("Dagster is not reachable" in c.value for c in at.caption)
     columns, preview = at.dataframe[0].value, at.dataframe[1].value
@@ -69,7 +69,7 @@ def test_one_bad_file_does_not_stop_the_others(lake: Lakehouse) -> None:
     at = click_ingest(upload_page(JUNK, ORDERS))
     assert [t.name for t in lake.tables("bronze")] == ["orders"]
     assert "**Not a text file**" in at.error[0].value
-    assert "`junk.csv`: nothing was ingested" in markdown(at)
+    assert "junk.csv: nothing was ingested" in markdown(at)
     assert "**3 rows**" in markdown(at)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 import lakehouse.engine
 from lakehouse import Lakehouse, QueryError, Settings
+from lakehouse.limits import memory_ceiling_mb
 
 
 def make_lake(settings: Settings, **overrides: object) -> Lakehouse:
@@ -206,3 +207,17 @@ def test_closing_stops_the_workers(settings) -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "ceiling"),
+    [
+        ({}, 2 * 2_000_000_000 // 2**20 + 512),  # the default 2GB limit: about 4.3 GiB
+        ({"query_memory_limit": "1GiB"}, 2048 + 512),
+        ({"query_memory_limit": "512 MB"}, 2 * 512_000_000 // 2**20 + 512),
+        ({"query_memory_limit": "1GiB", "query_worker_max_mb": 900}, 900),  # the setting wins
+    ],
+)
+def test_the_worker_ceiling_follows_the_memory_limit(tmp_path, overrides, ceiling) -> None:
+    """DuckDB's limit syntaxes (decimal and binary units, spaces) all give a ceiling above it."""
+    assert memory_ceiling_mb(Settings(state_dir=tmp_path, **overrides)) == ceiling

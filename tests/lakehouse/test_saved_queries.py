@@ -33,11 +33,11 @@ def test_save_roundtrip(store: QueryStore) -> None:
 
 def test_saving_an_existing_name_updates_it(store: QueryStore) -> None:
     first = store.save("q", "SELECT 1", chart={"mark": "bar"}, user="ann")
-    second = store.save("q", "SELECT 2", user="bob")
+    second = store.save("q", "SELECT 2", user="ann")
     assert [s.name for s in store.saved()] == ["q"]
     assert second.sql == "SELECT 2"
     assert second.chart is None
-    assert second.user == "bob"
+    assert second.user == second.owner == "ann"
     assert second.created_at == first.created_at
     assert second.updated_at >= first.updated_at
 
@@ -47,15 +47,15 @@ def test_pin_unpin_and_delete(store: QueryStore) -> None:
     store.save("A", "SELECT 1", user="ann")
     store.save("c", "SELECT 3", user="ann", pinned=True)
     assert [s.name for s in store.saved()] == ["A", "b", "c"]  # by name, any case
-    store.set_pinned("A", True)
-    store.set_pinned("c", False)
+    store.set_pinned("A", True, user="ann")
+    store.set_pinned("c", False, user="ann")
     assert [s.name for s in store.saved(pinned_only=True)] == ["A"]
-    store.delete("A")
-    store.delete("A")  # already gone: nothing to do
+    store.delete("A", user="ann")
+    store.delete("A", user="ann")  # already gone: nothing to do
     assert [s.name for s in store.saved()] == ["b", "c"]
     assert store.saved(pinned_only=True) == []
     with pytest.raises(LakehouseError, match="no saved query"):
-        store.set_pinned("A", True)
+        store.set_pinned("A", True, user="ann")
 
 
 @pytest.mark.parametrize(
@@ -171,3 +171,30 @@ def test_an_unusable_file_is_a_storage_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError) as e:
         QueryStore(path)
     assert e.value.title == "The app's query store is unavailable"
+
+
+def test_files_from_before_owners_are_migrated(tmp_path: Path) -> None:
+    """Queries saved before owners existed become shared: the admins manage them."""
+    path = tmp_path / "app.sqlite"
+    con = sqlite3.connect(path)
+    con.executescript(
+        "CREATE TABLE saved_queries (name TEXT PRIMARY KEY, sql TEXT NOT NULL, chart TEXT, "
+        "pinned INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, "
+        "user TEXT NOT NULL);"
+        "INSERT INTO saved_queries VALUES ('old', 'SELECT 1', NULL, 1, "
+        "'2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', 'someone');"
+    )
+    con.commit()
+    con.close()
+    store = QueryStore(path, admins=("admin",))
+    old = store.get("old")
+    assert old is not None and old.owner is None and old.user == "someone"
+    with pytest.raises(LakehouseError) as e:
+        store.set_pinned("old", False, user="someone")
+    assert e.value.title == "Not yours"
+    store.set_pinned("old", False, user="admin")
+    store.save("old", "SELECT 2", user="admin")
+    edited = store.get("old")
+    assert edited is not None and edited.owner is None, "an admin's edit keeps it shared"
+    store.delete("old", user="admin")
+    assert store.saved() == []
