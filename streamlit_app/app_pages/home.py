@@ -79,7 +79,7 @@ def _runs() -> None:
         st.info(f"Dagster is unreachable at {url}, so no runs to show. `make run` starts it.")
         return
     except DagsterError as e:
-        st.error(f"**{plain(e.title)}**\n\n{plain(e.msg)}")
+        show_error(e)
         return
     if not runs:
         st.caption("No runs yet: they start when data lands in bronze.")

@@ -13,8 +13,9 @@ from streamlit_app.components.text import plain
 log = logging.getLogger("ratatouille.app")
 
 
-def show_error(e: LakehouseError) -> None:
-    st.error(f"**{plain(e.title)}**\n\n{plain(e.msg)}")
+def show_error(e: LakehouseError, hint: str = "") -> None:
+    """`e`'s title and message as typed (never Markdown); `hint`, the app's own Markdown, after."""
+    st.error(f"**{plain(e.title)}**\n\n{plain(e.msg)}" + (f"\n\n{hint}" if hint else ""))
 
 
 @contextlib.contextmanager

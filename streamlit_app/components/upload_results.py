@@ -15,7 +15,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from lakehouse import IngestResult, Lakehouse, LakehouseError
 from lakehouse.bronze import Mode
 from lakehouse.ingest import Progress
-from streamlit_app.components.failsafe import unexpected
+from streamlit_app.components.failsafe import show_error, unexpected
 from streamlit_app.components.text import plain
 from streamlit_app.dagster_client import DagsterError
 from streamlit_app.dagster_state import get_dagster
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Outcome:
+class UploadOutcome:
     """One file's result, kept in session state so it survives reruns."""
 
     file: str
@@ -34,7 +34,7 @@ class Outcome:
     result: IngestResult | None = None
     batches: int = 0
     preview: pa.Table | None = None
-    error: tuple[str, str] | None = None  # (title, message)
+    error: LakehouseError | None = None
 
 
 def with_progress(bar: DeltaGenerator, work: Callable[[Progress], IngestResult]) -> IngestResult:
@@ -53,7 +53,7 @@ def with_progress(bar: DeltaGenerator, work: Callable[[Progress], IngestResult])
         return job.result()
 
 
-def ingest(lake: Lakehouse, f: UploadedFile, dataset: str, mode: Mode) -> Outcome:
+def ingest(lake: Lakehouse, f: UploadedFile, dataset: str, mode: Mode) -> UploadOutcome:
     with st.status(f"Ingesting {plain(f.name)} into bronze.{dataset}", expanded=True) as status:
         bar = st.progress(0.0, text="receiving")
         f.seek(0)
@@ -66,18 +66,18 @@ def ingest(lake: Lakehouse, f: UploadedFile, dataset: str, mode: Mode) -> Outcom
             )
         except LakehouseError as e:
             status.update(label=f"{plain(f.name)}: {plain(e.title)}", state="error", expanded=False)
-            return Outcome(f.name, dataset, error=(e.title, e.msg))
+            return UploadOutcome(f.name, dataset, error=e)
         except Exception as e:  # noqa: BLE001 - one file's bug must not stop the others (logged)
             shown = unexpected(e)
             status.update(label=f"{plain(f.name)}: unexpected error", state="error", expanded=False)
-            return Outcome(f.name, dataset, error=(shown.title, shown.msg))
+            return UploadOutcome(f.name, dataset, error=shown)
         status.update(label=f"{plain(f.name)} → bronze.{dataset}", state="complete", expanded=False)
     try:  # the batch is in: a failed read-back only loses the preview
         batches = lake.table("bronze", dataset).batches
         preview = lake.preview("bronze", dataset, rows=PREVIEW_ROWS)
     except LakehouseError:
         batches, preview = 0, None
-    return Outcome(f.name, dataset, result, batches, preview)
+    return UploadOutcome(f.name, dataset, result, batches, preview)
 
 
 def runs_url(dagster_url: str, dataset: str) -> str:
@@ -86,12 +86,11 @@ def runs_url(dagster_url: str, dataset: str) -> str:
     return f"{dagster_url.rstrip('/')}/runs?{query}"
 
 
-def show(o: Outcome, dagster_url: str) -> None:
+def show(o: UploadOutcome, dagster_url: str) -> None:
     with st.container(border=True):
         if o.result is None:
-            title, msg = o.error or ("Not ingested", "")
             st.markdown(f"{plain(o.file)}: nothing was ingested")
-            st.error(f"**{plain(title)}**\n\n{plain(msg)}")
+            show_error(o.error or LakehouseError("", title="Not ingested"))
             return
         r, m = o.result, o.result.manifest
         batch = f"batch {o.batches} of the dataset, " if o.batches else ""
