@@ -7,9 +7,10 @@ from typing import Any
 import streamlit as st
 
 from streamlit_app.components import health
-from streamlit_app.components.text import plain
+from streamlit_app.components.failsafe import show_error
 from streamlit_app.dagster_client import DagsterClient, DagsterError, DagsterUnavailable
 from streamlit_app.dagster_state import get_dagster
+from streamlit_app.page_state import PipelinesState
 from streamlit_app.state import get_settings
 
 REFRESH_S = 10
@@ -19,13 +20,14 @@ HOW_TO_START = (
 )
 
 st.title("Pipelines")
+page = PipelinesState.get()
+key = PipelinesState.key
 client = get_dagster()
 stale_after_h = get_settings().stale_after_h
 
 
-def show_error(e: DagsterError) -> None:
-    hint = f"\n\n{HOW_TO_START}" if isinstance(e, DagsterUnavailable) else ""
-    st.error(f"**{plain(e.title)}**\n\n{plain(e.msg)}{hint}")
+def show_dagster_error(e: DagsterError) -> None:
+    show_error(e, HOW_TO_START if isinstance(e, DagsterUnavailable) else "")
 
 
 def tiles(stats: health.RunStats, window: str) -> None:
@@ -50,11 +52,11 @@ def actions(client: DagsterClient, h: health.Health) -> None:
     with left:
         st.markdown("**Materialize an asset**")
         by_name = {a.name: a for a in h.assets if a.materializable}
-        name = st.selectbox("Asset", sorted(by_name), key="pipe_asset")
+        name = st.selectbox("Asset", sorted(by_name), key=key("asset"))
         partition = None
         if name and by_name[name].partitions is not None:
-            partition = st.selectbox("Partition", by_name[name].partition_keys, key="pipe_part")
-        if st.button("Materialize", key="pipe_materialize", disabled=not name):
+            partition = st.selectbox("Partition", by_name[name].partition_keys, key=key("part"))
+        if st.button("Materialize", key=key("materialize"), disabled=not name):
             launch(lambda: client.materialize(by_name[name].key, partition))
     with right:
         st.markdown("**Re-run a failed run**")
@@ -63,21 +65,21 @@ def actions(client: DagsterClient, h: health.Health) -> None:
             "Failed run",
             list(failed),
             format_func=lambda i: f"{i[:8]} · {', '.join(failed[i].assets) or failed[i].job}",
-            key="pipe_failed_run",
+            key=key("failed_run"),
         )
-        all_steps = st.checkbox("All steps, not only the failed ones", key="pipe_all_steps")
-        if st.button("Re-run", key="pipe_rerun", disabled=not run_id):
+        all_steps = st.checkbox("All steps, not only the failed ones", key=key("all_steps"))
+        if st.button("Re-run", key=key("rerun"), disabled=not run_id):
             launch(lambda: client.reexecute(str(run_id), from_failure=not all_steps))
-    if launched := st.session_state.get("pipe_launched"):
+    if launched := page.launched:
         status = next((r.status.lower() for r in h.runs if r.run_id == launched), "queued")
         st.success(f"Launched run [{launched[:8]}]({client.run_url(launched)}): {status}.")
 
 
 def launch(start: Callable[[], str]) -> None:
     try:
-        st.session_state["pipe_launched"] = start()
+        page.launched = start()
     except DagsterError as e:
-        show_error(e)
+        show_dagster_error(e)
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -85,7 +87,7 @@ def dashboard() -> None:
     try:
         h = health.load_health(client)
     except DagsterError as e:
-        show_error(e)
+        show_dagster_error(e)
         return
     when = datetime.now().astimezone().strftime("%H:%M:%S")
     st.caption(f"[Dagster UI]({client.url}) · refreshed {when}, every {REFRESH_S} s")
@@ -98,7 +100,7 @@ def dashboard() -> None:
     st.subheader("Runs")
     table(
         health.run_rows(h.runs),
-        "pipe_runs",
+        key("runs"),
         run=st.column_config.LinkColumn("run", display_text=r"/runs/(.{8})"),
         created=st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss"),
     )
@@ -107,20 +109,20 @@ def dashboard() -> None:
     st.caption(f"Stale: never built, or not rebuilt for {stale_after_h:g} h.")
     table(
         health.freshness_rows(health.freshness(h.assets, h.now, stale_after_h)),
-        "pipe_freshness",
+        key("freshness"),
         asset=st.column_config.LinkColumn("asset", display_text=r"/assets/(.*)$"),
     )
 
     st.subheader("Checks")
-    table(health.check_rows(health.check_results(h.assets)), "pipe_checks")
+    table(health.check_rows(health.check_results(h.assets)), key("checks"))
 
     sensors, daemons = st.columns(2)
     with sensors:
         st.subheader("Sensors")
-        table(health.sensor_rows(h.sensors, h.now), "pipe_sensors")
+        table(health.sensor_rows(h.sensors, h.now), key("sensors"))
     with daemons:
         st.subheader("Daemons")
-        table(health.daemon_rows(h.daemons, h.now), "pipe_daemons")
+        table(health.daemon_rows(h.daemons, h.now), key("daemons"))
 
     st.subheader("Start a run")
     actions(client, h)

@@ -3,16 +3,14 @@
 import streamlit as st
 
 from lakehouse import LakehouseError
+from streamlit_app.components.failsafe import show_error
 from streamlit_app.components.gold_model import render_save_model
 from streamlit_app.components.query_results import (
-    Outcome,
-    forget_outputs,
     render_chart,
     render_explain,
     render_export,
     render_result,
     run_query,
-    show_error,
 )
 from streamlit_app.components.saved_queries import (
     current_user,
@@ -22,14 +20,10 @@ from streamlit_app.components.saved_queries import (
 )
 from streamlit_app.components.schema_browser import render_schema_browser
 from streamlit_app.components.sql_editor import render_editor
-from streamlit_app.state import get_lakehouse, page_key
+from streamlit_app.page_state import PlaygroundState
+from streamlit_app.state import get_lakehouse
 
-P = "sqlpg"
-EDITOR = page_key(P, "sql")
-OUTCOME = page_key(P, "outcome")
-CHART_INITIAL = page_key(P, "chart_initial")  # a saved query's chart, set when it is opened
-RUN_PENDING = page_key(P, "run_pending")  # set when a saved query is opened
-
+page = PlaygroundState.get()
 lake = get_lakehouse()
 user = current_user()
 st.title("SQL playground")
@@ -43,44 +37,45 @@ except LakehouseError as e:
     st.stop()
 
 with st.sidebar:
-    render_schema_browser(tables, EDITOR, P)
+    render_schema_browser(tables)
 if not tables:
     st.info(
         "The lake is empty, so only the examples without tables run. Get data on the "
         "**Upload** page, by dropping a file into the `landing` folder, or with "
         "`ratatouille ingest FILE` (`ratatouille demo` loads sample data)."
     )
-run = render_editor(tables, EDITOR)
-sql: str = st.session_state[EDITOR]
+run = render_editor(tables, page.EDITOR)
+sql: str = st.session_state[page.EDITOR]
 
 # -- work -------------------------------------------------------------------------------
-if run or st.session_state.pop(RUN_PENDING, False):
-    previous: Outcome | None = st.session_state.get(OUTCOME)
+if run or page.run_pending:
+    page.run_pending = False
+    previous = page.outcome
     if run and (previous is None or previous.sql.strip() != sql.strip()):
-        st.session_state.pop(CHART_INITIAL, None)  # a new query: the saved chart is not its
-    forget_outputs(P)
+        page.chart_initial = None  # a new query: the saved chart is not its
+    page.forget_outputs()
     if not sql.strip():
         st.warning("Write a query first.")
     else:
         with st.spinner("Running…"):
-            st.session_state[OUTCOME] = run_query(lake, store, user, sql)
+            page.outcome = run_query(lake, store, user, sql)
 
 # -- output -----------------------------------------------------------------------------
-outcome: Outcome | None = st.session_state.get(OUTCOME)
+outcome = page.outcome
 chart = None
 if outcome is not None and outcome.error is not None:
     show_error(outcome.error)
 elif outcome is not None and outcome.result is not None:
-    render_result(outcome.result, P)
+    render_result(outcome.result, page)
     plan_col, export_col = st.columns(2)
     with plan_col:
-        render_explain(lake, outcome.sql, P)
+        render_explain(lake, outcome.sql, page)
     with export_col:
-        render_export(lake, outcome.sql, P)
-    chart = render_chart(lake, outcome.sql, outcome.result, P, st.session_state.get(CHART_INITIAL))
+        render_export(lake, outcome.sql, page)
+    chart = render_chart(lake, outcome.sql, outcome.result, page)
 
 # A chart belongs to the query that drew it: saved only while the editor still holds it.
 same_query = outcome is not None and outcome.sql.strip() == sql.strip()
-render_saved(store, user, sql, chart if same_query else None, EDITOR, P)
-render_history(store, user, EDITOR, P)
-render_save_model(lake.settings, sql, P)
+render_saved(store, user, sql, chart if same_query else None)
+render_history(store, user)
+render_save_model(lake.settings, sql)

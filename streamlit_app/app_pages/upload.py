@@ -7,13 +7,14 @@ from lakehouse import LakehouseError
 from lakehouse.bronze import Mode
 from lakehouse.landing import PREFIX as LANDING
 from lakehouse.layers import check_table_name, dataset_name_from_filename
+from streamlit_app.components.failsafe import show_error
 from streamlit_app.components.upload_results import ingest, show
-from streamlit_app.state import get_lakehouse, page_key
+from streamlit_app.page_state import UploadState
+from streamlit_app.state import get_lakehouse
 
 TYPES = ["csv", "tsv", "txt", "json", "ndjson", "jsonl", "parquet", "xlsx", "arrow", "feather"]
 TYPES += ["gz", "zst"]  # compressed text
 MODES: tuple[Mode, ...] = ("append", "replace")
-RESULTS = page_key("upload", "results")
 
 
 def choose(f: UploadedFile) -> tuple[str, Mode] | None:
@@ -21,16 +22,18 @@ def choose(f: UploadedFile) -> tuple[str, Mode] | None:
     file_col, name_col, mode_col = st.columns([2, 2, 1])
     file_col.markdown(f"`{f.name}`")
     default = dataset_name_from_filename(f.name)
-    name = name_col.text_input("Dataset", default, key=page_key("upload", f"name_{f.file_id}"))
+    name = name_col.text_input("Dataset", default, key=UploadState.key(f"name_{f.file_id}"))
     hint = "append adds a batch; replace hides the dataset's earlier batches."
-    mode = mode_col.radio("Mode", MODES, key=page_key("upload", f"mode_{f.file_id}"), help=hint)
+    mode = mode_col.radio("Mode", MODES, key=UploadState.key(f"mode_{f.file_id}"), help=hint)
     try:
         return check_table_name(name.strip(), "dataset"), mode
     except LakehouseError as e:
-        name_col.error(f"**{e.title}**\n\n{e.msg}")
+        with name_col:
+            show_error(e)
         return None
 
 
+page = UploadState.get()
 lake = get_lakehouse()
 settings = lake.settings
 # The server refuses bigger bodies (server.maxUploadSize); the widget enforces ours in the browser.
@@ -48,20 +51,20 @@ files = st.file_uploader(
     "Files",
     type=TYPES,
     accept_multiple_files=True,
-    key=page_key("upload", "files"),
+    key=UploadState.key("files"),
     max_upload_size=limit_mb,
 )
 
 if files:
-    with st.form(page_key("upload", "form")):
+    with st.form(UploadState.key("form")):
         choices = [choose(f) for f in files]
         submitted = st.form_submit_button("Ingest", type="primary")
     if submitted and None in choices:
         st.error("Fix the dataset names above: nothing was ingested.")
     elif submitted:
-        st.session_state[RESULTS] = [
+        page.results = [
             ingest(lake, f, *c) for f, c in zip(files, choices, strict=True) if c is not None
         ]
 
-for outcome in st.session_state.get(RESULTS, []):
+for outcome in page.results:
     show(outcome, settings.dagster_url)

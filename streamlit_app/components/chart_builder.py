@@ -24,6 +24,7 @@ from streamlit_app.components.charts import (
 )
 from streamlit_app.components.failsafe import show_error
 from streamlit_app.components.text import plain
+from streamlit_app.state import page_key
 
 MARK_LABELS: dict[Mark, str] = {
     "bar": "bar",
@@ -53,7 +54,7 @@ def render_chart_builder(
     if result.rows == 0:
         st.info("This query returned no rows, so there is nothing to chart.")
         return None
-    keys = {f: f"{key_prefix}_chart_{f}" for f in FIELDS}
+    keys = {f: page_key(key_prefix, f"chart_{f}") for f in FIELDS}
     _seed(keys, key_prefix, sql, result, kinds, initial_spec)
     values = _widgets(keys, kinds)
     try:
@@ -80,7 +81,7 @@ def _seed(
 ) -> None:
     """Put the starting spec into the widgets' keys when the query (or the saved spec) is new."""
     state = st.session_state
-    marker = f"{key_prefix}_chart_seed"
+    marker = page_key(key_prefix, "chart_seed")
     seed = json.dumps([sql, result.columns, initial_spec], sort_keys=True, default=str)
     if state.get(marker) == seed and _state_fits(keys, kinds):
         return
@@ -88,7 +89,7 @@ def _seed(
     for name, key in keys.items():
         state[key] = getattr(start, name)
     state[marker] = seed
-    state.pop(f"{key_prefix}_chart_last", None)
+    state.pop(page_key(key_prefix, "chart_last"), None)
 
 
 def _state_fits(keys: dict[str, str], kinds: dict[str, Kind]) -> bool:
@@ -196,7 +197,7 @@ def _chart_data(
     Reruns (a download click, another widget on the page) must not re-query; a new result
     object (the query ran again) or a different spec does.
     """
-    key = f"{key_prefix}_chart_last"
+    key = page_key(key_prefix, "chart_last")
     last = st.session_state.get(key)
     if last is not None and last[0] == sql and last[1] is result and last[2] == spec:
         data: ChartData = last[3]
@@ -219,7 +220,7 @@ def _downloads(data: ChartData, key_prefix: str) -> None:
         data=lambda: chart_image(export, "png"),  # rendered only when clicked
         file_name=f"{name}.png",
         mime="image/png",
-        key=f"{key_prefix}_chart_png",
+        key=page_key(key_prefix, "chart_png"),
         on_click="ignore",
         icon=":material/download:",
     )
@@ -228,7 +229,7 @@ def _downloads(data: ChartData, key_prefix: str) -> None:
         data=lambda: chart_image(export, "svg"),
         file_name=f"{name}.svg",
         mime="image/svg+xml",
-        key=f"{key_prefix}_chart_svg",
+        key=page_key(key_prefix, "chart_svg"),
         on_click="ignore",
         icon=":material/download:",
     )

@@ -4,9 +4,11 @@ import streamlit as st
 
 from lakehouse import LakehouseError, Settings, models
 from lakehouse.layers import check_table_name
-from streamlit_app.components.query_results import show_error
+from streamlit_app.components.failsafe import show_error
+from streamlit_app.components.text import plain
 from streamlit_app.dagster_client import DagsterError, DagsterUnavailable
 from streamlit_app.dagster_state import get_dagster
+from streamlit_app.page_state import PlaygroundState
 from streamlit_app.state import get_lakehouse
 
 UNREACHABLE = "Dagster is not reachable; the model appears when Dagster next loads its code."
@@ -20,7 +22,7 @@ def other_gold_assets() -> list[str]:
     clash that slips through becomes a failing asset, not a broken code location)."""
     try:
         nodes = get_dagster().graphql(GOLD_ASSETS)["assetNodes"]
-    except (DagsterError, DagsterUnavailable, KeyError, TypeError):
+    except (DagsterError, KeyError, TypeError):
         return []
     return [
         n["assetKey"]["path"][1]
@@ -38,21 +40,24 @@ def reload_code_location() -> str | None:
     except DagsterUnavailable:
         return UNREACHABLE
     except DagsterError as e:
-        return f"The model is saved, but Dagster's reload said: **{e.title}**\n\n{e.msg}"
+        return (
+            f"The model is saved, but Dagster's reload said: **{plain(e.title)}**\n\n{plain(e.msg)}"
+        )
     return None
 
 
-def render_save_model(settings: Settings, sql: str, key_prefix: str) -> None:
+def render_save_model(settings: Settings, sql: str) -> None:
+    key = PlaygroundState.key
     with st.expander("Save as gold model"):
         st.caption(
             f"Writes `{settings.models_dir}/<name>.sql`; the pipelines then build `gold.<name>` "
             "from it and rebuild it whenever its input tables change."
         )
-        with st.form(f"{key_prefix}_model_form", border=False):
-            name = st.text_input("Model name", key=f"{key_prefix}_model_name").strip()
-            description = st.text_input("Description (optional)", key=f"{key_prefix}_model_desc")
-            overwrite = st.checkbox("Replace a model of that name", key=f"{key_prefix}_model_over")
-            if not st.form_submit_button("Save as gold model", key=f"{key_prefix}_model_save"):
+        with st.form(key("model_form"), border=False):
+            name = st.text_input("Model name", key=key("model_name")).strip()
+            description = st.text_input("Description (optional)", key=key("model_desc"))
+            overwrite = st.checkbox("Replace a model of that name", key=key("model_over"))
+            if not st.form_submit_button("Save as gold model", key=key("model_save")):
                 return
         try:
             check_table_name(name, "model")
@@ -69,7 +74,7 @@ def render_save_model(settings: Settings, sql: str, key_prefix: str) -> None:
             show_error(e)
             return
         except OSError as e:
-            st.error(f"**Could not write the model file**\n\n{e}")
+            show_error(LakehouseError(str(e), title="Could not write the model file"))
             return
         st.success(f"Saved `{model.path}`: it becomes the asset gold/{name}.")
         problem = reload_code_location()

@@ -10,9 +10,10 @@ import streamlit as st
 
 from lakehouse import Lakehouse, LakehouseError, QueryResult
 from lakehouse.saved_queries import QueryStore
-from streamlit_app.components.failsafe import show_error as show_error  # pages import it here
-from streamlit_app.components.failsafe import unexpected
+from streamlit_app.components.chart_builder import render_chart_builder
+from streamlit_app.components.failsafe import show_error, unexpected
 from streamlit_app.components.text import plain
+from streamlit_app.page_state import PlaygroundState
 
 MAX_DOWNLOAD_MB = 200  # bigger exports stay on the server: the browser download holds it in RAM
 MIME = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
@@ -20,7 +21,7 @@ Format = Literal["csv", "parquet"]
 
 
 @dataclass(frozen=True)
-class Outcome:
+class QueryOutcome:
     """The last run, kept in session state so other buttons (export, explain) can use it."""
 
     sql: str
@@ -36,16 +37,16 @@ class Download:
     rows: int
 
 
-def run_query(lake: Lakehouse, store: QueryStore, user: str, sql: str) -> Outcome:
+def run_query(lake: Lakehouse, store: QueryStore, user: str, sql: str) -> QueryOutcome:
     """Run the SQL sandboxed and add it to the user's history (a failure is history too)."""
     try:
         result = lake.query(sql)
     except LakehouseError as e:
-        outcome = Outcome(sql, None, e)
+        outcome = QueryOutcome(sql, None, e)
     except Exception as e:  # noqa: BLE001 - a title and a message, never a traceback
-        outcome = Outcome(sql, None, unexpected(e))
+        outcome = QueryOutcome(sql, None, unexpected(e))
     else:
-        outcome = Outcome(sql, result, None)
+        outcome = QueryOutcome(sql, result, None)
     r = outcome.result
     try:
         store.record(
@@ -60,53 +61,45 @@ def run_query(lake: Lakehouse, store: QueryStore, user: str, sql: str) -> Outcom
     return outcome
 
 
-def forget_outputs(key_prefix: str) -> None:
-    """Drop the plan and the prepared download: they belong to the previous run."""
-    for name in ("plan", "download"):
-        st.session_state.pop(f"{key_prefix}_{name}", None)
-
-
-def render_result(result: QueryResult, key_prefix: str) -> None:
+def render_result(result: QueryResult, page: PlaygroundState) -> None:
     if note := result.truncation_note:
         st.warning(f"{note} Export for all of them.")
-    st.dataframe(result.table, hide_index=True, key=f"{key_prefix}_table")
+    st.dataframe(result.table, hide_index=True, key=page.key("table"))
     st.caption(f"{result.rows:,} rows in {result.elapsed_s:.3f} s")
     with st.expander("Column types"):
         st.markdown("\n".join(f"- {plain(name)} {plain(typ)}" for name, typ in result.columns))
 
 
-def render_explain(lake: Lakehouse, sql: str, key_prefix: str) -> None:
+def render_explain(lake: Lakehouse, sql: str, page: PlaygroundState) -> None:
     """The plan DuckDB would run, on demand (kept until the next run)."""
-    key = f"{key_prefix}_plan"
-    if st.button("Explain", key=f"{key_prefix}_explain", help="Show DuckDB's query plan."):
+    if st.button("Explain", key=page.key("explain"), help="Show DuckDB's query plan."):
         try:
             plan = lake.query(f"EXPLAIN {sql}")
         except LakehouseError as e:
-            st.session_state[key] = e
+            page.plan = e
         else:
             rows = plan.table.to_pylist()
-            st.session_state[key] = "\n".join(str(r.get("explain_value", "")) for r in rows)
-    shown = st.session_state.get(key)
+            page.plan = "\n".join(str(r.get("explain_value", "")) for r in rows)
+    shown = page.plan
     if isinstance(shown, LakehouseError):
         show_error(shown)
     elif shown:
         st.code(shown, language=None)
 
 
-def render_export(lake: Lakehouse, sql: str, key_prefix: str) -> None:
+def render_export(lake: Lakehouse, sql: str, page: PlaygroundState) -> None:
     """Every row to CSV or Parquet on the server (streamed), then offered as a download."""
-    key = f"{key_prefix}_download"
     fmt: Format = st.radio(
-        "Export format", ["csv", "parquet"], horizontal=True, key=f"{key_prefix}_export_fmt"
+        "Export format", ["csv", "parquet"], horizontal=True, key=page.key("export_fmt")
     )
-    if st.button("Export all rows", key=f"{key_prefix}_export"):
-        st.session_state.pop(key, None)
+    if st.button("Export all rows", key=page.key("export")):
+        page.download = None
         try:
-            st.session_state[key] = _export(lake, sql, fmt)
+            page.download = _export(lake, sql, fmt)
         except LakehouseError as e:
             show_error(e)
-    download = st.session_state.get(key)
-    if isinstance(download, Download) and download.sql == sql:
+    download = page.download
+    if download is not None and download.sql == sql:
         mb = len(download.data) / 2**20
         st.download_button(
             f"Download {download.file_name} ({download.rows:,} rows, {mb:.1f} MB)",
@@ -114,7 +107,7 @@ def render_export(lake: Lakehouse, sql: str, key_prefix: str) -> None:
             file_name=download.file_name,
             mime=MIME[download.file_name.rsplit(".", 1)[1]],
             on_click="ignore",  # no rerun: the page stays as it is
-            key=f"{key_prefix}_download_button",
+            key=page.key("download_button"),
         )
 
 
@@ -139,18 +132,11 @@ def _export(lake: Lakehouse, sql: str, fmt: Format) -> Download | None:
 
 
 def render_chart(
-    lake: Lakehouse, sql: str, result: QueryResult, key_prefix: str, initial: dict[str, Any] | None
+    lake: Lakehouse, sql: str, result: QueryResult, page: PlaygroundState
 ) -> dict[str, Any] | None:
-    """The chart builder under the results; its spec is saved with the query."""
-    try:
-        # Guarded: the chart builder is written alongside this page and was connected while
-        # both were in flight; without it the page still runs, only without charts.
-        from streamlit_app.components.chart_builder import render_chart_builder
-    except ModuleNotFoundError as e:
-        if e.name != "streamlit_app.components.chart_builder":
-            raise
-        return None
+    """The chart builder under the results (a saved query's chart first); its spec is saved
+    with the query."""
     spec: dict[str, Any] | None = render_chart_builder(
-        lake, sql, result, key_prefix=key_prefix, initial_spec=initial
+        lake, sql, result, key_prefix=page.PREFIX, initial_spec=page.chart_initial
     )
     return spec

@@ -9,7 +9,8 @@ from lakehouse import LakehouseError, Settings
 from lakehouse.passwords import login_required
 from lakehouse.saved_queries import NAME_MAX, QueryStore, SavedQuery
 from streamlit_app import auth
-from streamlit_app.components.query_results import show_error
+from streamlit_app.components.failsafe import show_error
+from streamlit_app.page_state import PlaygroundState
 
 HISTORY_SHOWN = 50
 PREVIEW_CHARS = 400
@@ -32,11 +33,11 @@ def query_store(settings: Settings) -> QueryStore:
     return QueryStore(settings.state_dir / "app.sqlite", admins=(admin,))
 
 
-def _load(editor_key: str, sql: str) -> None:
-    st.session_state[editor_key] = sql
+def _load(sql: str) -> None:
+    st.session_state[PlaygroundState.EDITOR] = sql
 
 
-def render_history(store: QueryStore, user: str, editor_key: str, key_prefix: str) -> None:
+def render_history(store: QueryStore, user: str) -> None:
     entries = store.history(user, limit=HISTORY_SHOWN)
     with st.expander(f"History ({len(entries)})"):
         if not entries:
@@ -48,25 +49,24 @@ def render_history(store: QueryStore, user: str, editor_key: str, key_prefix: st
             )
             text.code(h.sql[:PREVIEW_CHARS], language="sql", wrap_lines=True)
             text.caption(f"{h.ran_at:%Y-%m-%d %H:%M:%S} UTC · {outcome}")
-            load.button(
-                "Load", key=f"{key_prefix}_hist_{i}", on_click=_load, args=(editor_key, h.sql)
-            )
+            load.button("Load", key=PlaygroundState.key(f"hist_{i}"), on_click=_load, args=(h.sql,))
 
 
-def _open(key_prefix: str, editor_key: str, q: SavedQuery) -> None:
+def _open(q: SavedQuery) -> None:
     """Fill the editor and the save form, and run it so the saved chart shows."""
-    st.session_state[editor_key] = q.sql
-    st.session_state[f"{key_prefix}_save_name"] = q.name
-    st.session_state[f"{key_prefix}_save_pin"] = q.pinned
-    st.session_state[f"{key_prefix}_chart_initial"] = q.chart
-    st.session_state[f"{key_prefix}_run_pending"] = True
+    st.session_state[PlaygroundState.EDITOR] = q.sql
+    st.session_state[PlaygroundState.key("save_name")] = q.name
+    st.session_state[PlaygroundState.key("save_pin")] = q.pinned
+    page = PlaygroundState.get()
+    page.chart_initial = q.chart
+    page.run_pending = True
 
 
-def _copy(key_prefix: str, editor_key: str, q: SavedQuery) -> None:
+def _copy(q: SavedQuery) -> None:
     """Open someone else's query under a new name, to be saved as the user's own."""
-    _open(key_prefix, editor_key, q)
-    st.session_state[f"{key_prefix}_save_name"] = f"{q.name} (copy)"[:NAME_MAX]
-    st.session_state[f"{key_prefix}_save_pin"] = False
+    _open(q)
+    st.session_state[PlaygroundState.key("save_name")] = f"{q.name} (copy)"[:NAME_MAX]
+    st.session_state[PlaygroundState.key("save_pin")] = False
 
 
 def _pin(store: QueryStore, name: str, pinned: bool, user: str) -> None:
@@ -85,16 +85,15 @@ def render_saved(
     user: str,
     sql: str,
     chart: dict[str, Any] | None,
-    editor_key: str,
-    key_prefix: str,
 ) -> None:
     """Save the editor's SQL (with the chart drawn for it) and list what is saved."""
+    key = PlaygroundState.key
     items = store.saved()
     with st.expander(f"Saved queries ({len(items)})", expanded=bool(items)):
-        with st.form(f"{key_prefix}_save_form", border=False):
-            name = st.text_input("Name", max_chars=80, key=f"{key_prefix}_save_name")
-            pin = st.checkbox("Pin to Home", key=f"{key_prefix}_save_pin")
-            if st.form_submit_button("Save query", key=f"{key_prefix}_save"):
+        with st.form(key("save_form"), border=False):
+            name = st.text_input("Name", max_chars=80, key=key("save_name"))
+            pin = st.checkbox("Pin to Home", key=key("save_pin"))
+            if st.form_submit_button("Save query", key=key("save")):
                 try:
                     store.save(name, sql, chart=chart, pinned=pin, user=user)
                 except LakehouseError as e:
@@ -109,20 +108,20 @@ def render_saved(
             text.text(f"{q.owner or 'shared'} · {q.updated_at:%Y-%m-%d %H:%M} UTC")
             open_.button(
                 "Open",
-                key=f"{key_prefix}_open_{i}",
+                key=key(f"open_{i}"),
                 on_click=_open,
-                args=(key_prefix, editor_key, q),
+                args=(q,),
             )
             if store.may_change(q, user):
                 pin_.button(
                     "Unpin" if q.pinned else "Pin",
-                    key=f"{key_prefix}_pin_{i}",
+                    key=key(f"pin_{i}"),
                     on_click=_pin,
                     args=(store, q.name, not q.pinned, user),
                 )
                 del_.button(
                     "Delete",
-                    key=f"{key_prefix}_del_{i}",
+                    key=key(f"del_{i}"),
                     on_click=_delete,
                     args=(store, q.name, user),
                 )
@@ -130,7 +129,7 @@ def render_saved(
                 # Not theirs: they may copy it under a new name, not change it.
                 pin_.button(
                     "Copy",
-                    key=f"{key_prefix}_copy_{i}",
+                    key=key(f"copy_{i}"),
                     on_click=_copy,
-                    args=(key_prefix, editor_key, q),
+                    args=(q,),
                 )

@@ -6,13 +6,14 @@ from lakehouse import TableInfo
 from lakehouse.layers import TABLE_LAYERS
 from streamlit_app.components.sql_editor import head_query
 from streamlit_app.components.text import plain
+from streamlit_app.page_state import PlaygroundState
 
 
-def _insert(editor_key: str, sql: str) -> None:
-    st.session_state[editor_key] = sql
+def _insert(sql: str) -> None:
+    st.session_state[PlaygroundState.EDITOR] = sql
 
 
-def render_schema_browser(tables: list[TableInfo], editor_key: str, key_prefix: str) -> None:
+def render_schema_browser(tables: list[TableInfo]) -> None:
     st.subheader("Tables")
     if not tables:
         st.caption("No tables yet.")
@@ -27,8 +28,8 @@ def render_schema_browser(tables: list[TableInfo], editor_key: str, key_prefix: 
                 st.markdown("\n".join(f"- {plain(c)} {plain(typ)}" for c, typ in t.columns))
                 st.button(
                     "Query this table",
-                    key=f"{key_prefix}_browse_{t.layer}_{t.name}",
+                    key=PlaygroundState.key(f"browse_{t.layer}_{t.name}"),
                     on_click=_insert,
-                    args=(editor_key, head_query(t)),
+                    args=(head_query(t),),
                     help=f"Put SELECT * FROM {t.qualified_name} LIMIT 100 into the editor.",
                 )

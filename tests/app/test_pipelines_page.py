@@ -92,7 +92,7 @@ def test_materialize_button_launches_a_run(app_env: DagsterApp) -> None:
     at.selectbox(key="pipe_asset").set_value("gold/daily_orders").run()
     at.button(key="pipe_materialize").click().run()
     assert not at.exception
-    run_id = at.session_state["pipe_launched"]
+    run_id = at.session_state["pipe_state"].launched
     assert run_id[:8] in at.success[0].value
     run = app_env.wait_for_run(run_id)
     assert (run.status, run.assets) == ("SUCCESS", ["gold/daily_orders"])

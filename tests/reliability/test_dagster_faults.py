@@ -161,7 +161,7 @@ def test_run_killed_mid_asset_then_webserver_down(record: Record, stack: Dagster
     at.button(key="sqlpg_sql_run").click().run()
     query_s = time.monotonic() - started
     assert not at.exception and not at.error
-    outcome = at.session_state["sqlpg_outcome"]
+    outcome = at.session_state["sqlpg_state"].outcome
     assert outcome.error is None
     assert outcome.result.table["n"][0].as_py() == sum(r["n"] for r in expected)
 
