@@ -10,6 +10,7 @@ from streamlit_app.components.charts import altair_chart, spec_from_dict
 from streamlit_app.components.failsafe import show_error
 from streamlit_app.components.saved_queries import query_store
 from streamlit_app.components.text import plain
+from streamlit_app.components.tour import render_tour
 from streamlit_app.dagster_client import DagsterError, DagsterUnavailable
 from streamlit_app.dagster_state import get_dagster
 from streamlit_app.state import get_lakehouse
@@ -23,28 +24,6 @@ def _chart(sql: str, chart: dict[str, Any], inputs: tuple[tuple[str, str], ...])
     """`inputs` (the snapshot ids the SQL reads) is only part of the key: a new snapshot of one
     of those tables recomputes the chart, anything else is served from the cache."""
     return get_lakehouse().chart(sql, spec_from_dict(chart))
-
-
-def _tour() -> None:
-    steps = st.columns(3)
-    with steps[0]:
-        st.markdown(
-            "**1. Bring data.** Upload a CSV, Excel, JSON or Parquet file, or run "
-            "`ratatouille demo` for a small retail business to explore."
-        )
-        st.page_link("app_pages/upload.py", label="Upload a file", icon="📤")
-    with steps[1]:
-        st.markdown(
-            "**2. Watch the pipeline.** Every file lands in bronze; Dagster cleans it into "
-            "silver and builds the gold tables from it, on its own."
-        )
-        st.page_link("app_pages/pipelines.py", label="Pipelines", icon="🚦")
-    with steps[2]:
-        st.markdown(
-            "**3. Query and chart it.** Ask the lake in SQL, chart the answer, and pin the "
-            "chart here."
-        )
-        st.page_link("app_pages/sql_playground.py", label="SQL playground", icon="🧪")
 
 
 def _lake(tables: list[TableInfo]) -> None:
@@ -133,10 +112,10 @@ except LakehouseError as e:
 
 if not tables:
     st.info("The lake is empty. Three steps to your first chart:")
-    _tour()
+    render_tour()
 else:
     with st.expander("How it works: three steps"):
-        _tour()
+        render_tour()
 
 if pinned:
     st.subheader("Dashboard")

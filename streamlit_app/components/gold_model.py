@@ -12,8 +12,6 @@ from streamlit_app.page_state import PlaygroundState
 from streamlit_app.state import get_lakehouse
 
 UNREACHABLE = "Dagster is not reachable; the model appears when Dagster next loads its code."
-# Gold assets and their kinds: those that are not SQL models own their names.
-GOLD_ASSETS = "{ assetNodes { assetKey { path } kinds } }"
 
 
 def other_gold_assets() -> list[str]:
@@ -21,16 +19,9 @@ def other_gold_assets() -> list[str]:
     unreachable: the lake's catalog and the notebook folder still guard the names, and a
     clash that slips through becomes a failing asset, not a broken code location)."""
     try:
-        nodes = get_dagster().graphql(GOLD_ASSETS)["assetNodes"]
-    except (DagsterError, KeyError, TypeError):
+        return get_dagster().gold_tables_not_from_sql()
+    except DagsterError:
         return []
-    return [
-        n["assetKey"]["path"][1]
-        for n in nodes
-        if len(n["assetKey"]["path"]) == 2
-        and n["assetKey"]["path"][0] == "gold"
-        and "sql" not in (n.get("kinds") or [])
-    ]
 
 
 def reload_code_location() -> str | None:

@@ -103,6 +103,21 @@ class DagsterClient:
             parse.asset_info(n, by_partition, self.asset_url(n["assetKey"]["path"])) for n in nodes
         ]
 
+    def gold_tables_not_from_sql(self) -> list[str]:
+        """Names of the gold assets that are not SQL models (Python assets, notebook steps):
+        they own their names, so a new SQL model may not take one."""
+        try:
+            nodes = self.graphql(queries.ASSET_KINDS)["assetNodes"]
+            return [
+                n["assetKey"]["path"][1]
+                for n in nodes
+                if len(n["assetKey"]["path"]) == 2
+                and n["assetKey"]["path"][0] == "gold"
+                and "sql" not in (n.get("kinds") or [])
+            ]
+        except (KeyError, TypeError) as e:
+            raise DagsterError(f"unexpected asset list: {e!r}", title="Unexpected answer") from e
+
     def sensors(self) -> list[SensorInfo]:
         repo = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
         data = self.graphql(queries.SENSORS, {"repo": repo})

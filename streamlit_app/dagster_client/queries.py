@@ -69,6 +69,8 @@ query Assets {
     + EXECUTION_FRAGMENT
 )
 
+ASSET_KINDS = "{ assetNodes { assetKey { path } kinds } }"
+
 SENSORS = """
 query Sensors($repo: RepositorySelector!) {
   sensorsOrError(repositorySelector: $repo) {

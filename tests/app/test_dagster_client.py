@@ -165,3 +165,11 @@ def test_failed_run_says_why_and_reexecutes_after_a_fix(dagster_app: DagsterApp)
     )
     with pytest.raises(DagsterError, match="not failed"):
         client.reexecute(rerun.run_id)  # from failure, but nothing failed
+
+
+@pytest.mark.slow
+def test_gold_tables_not_from_sql_are_the_python_and_notebook_ones(dagster_app: DagsterApp) -> None:
+    """A new SQL model may not take these names; the SQL models themselves stay free to replace."""
+    names = dagster_app.client.gold_tables_not_from_sql()
+    assert "daily_orders" in names
+    assert "customer_revenue" not in names and "flaky" not in names
