@@ -134,9 +134,10 @@ def silver_env(scratch: Path) -> dict[str, str]:
 
 def child_prepare(root: Path) -> None:
     """Write what the raw children run: the silver asset's own SQL and DuckDB limits."""
-    from lakehouse import Settings, bronze, duck
-    from lakehouse.silver import clean_sql, detect_temporal
+    from lakehouse import Settings, duck
     from lakehouse.storage import open_storage
+    from lakehouse.tables import bronze
+    from lakehouse.transform.silver import clean_sql, detect_temporal
 
     settings = Settings()
     storage = open_storage(settings)

@@ -430,7 +430,7 @@ def s3_server(scratch: Path, mode: str) -> Iterator[Any | None]:
     if mode != "s3":
         yield None
         return
-    from lakehouse.s3server import S3Server
+    from devtools.s3server import S3Server
 
     server = S3Server(scratch / "s3")
     server.start()

@@ -1,9 +1,5 @@
 """Ratatouille's lakehouse library: storage, ingest, snapshots, catalog, DuckDB, sandboxed SQL."""
 
-from lakehouse.bronze import SchemaDrift
-from lakehouse.catalog import TableInfo
-from lakehouse.charts import ChartData, ChartSpec, suggest_chart
-from lakehouse.engine import ExportResult, QueryEngine, QueryResult
 from lakehouse.errors import (
     ConfigError,
     IngestError,
@@ -12,11 +8,16 @@ from lakehouse.errors import (
     StorageError,
     TableNotFoundError,
 )
-from lakehouse.ingest import IngestResult
+from lakehouse.ingest.load import IngestResult
 from lakehouse.lake import Lakehouse, connect
 from lakehouse.layers import Layer
+from lakehouse.query.charts import ChartData, ChartSpec, suggest_chart
+from lakehouse.query.engine import ExportResult, QueryEngine, QueryResult
+from lakehouse.query.inputs import QueryInputs, query_inputs
 from lakehouse.settings import Settings
-from lakehouse.snapshots import Snapshot
+from lakehouse.tables.bronze import SchemaDrift
+from lakehouse.tables.catalog import TableInfo
+from lakehouse.tables.snapshots import Snapshot
 
 __all__ = [
     "ChartData",
@@ -30,6 +31,7 @@ __all__ = [
     "Layer",
     "QueryEngine",
     "QueryError",
+    "QueryInputs",
     "QueryResult",
     "SchemaDrift",
     "Settings",
@@ -38,5 +40,6 @@ __all__ = [
     "TableInfo",
     "TableNotFoundError",
     "connect",
+    "query_inputs",
     "suggest_chart",
 ]

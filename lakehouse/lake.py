@@ -9,18 +9,22 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import duckdb
 
-from lakehouse import catalog, charts, duck, guard, models, silver, snapshots
-from lakehouse.bronze import Mode
-from lakehouse.catalog import TableInfo
-from lakehouse.charts import ChartData, ChartSpec
+from lakehouse import duck
 from lakehouse.duck import parquet_scan
-from lakehouse.engine import ExportResult, QueryEngine, QueryResult
-from lakehouse.errors import LakehouseError, QueryError
-from lakehouse.ingest import IngestResult, Progress, ingest
+from lakehouse.errors import QueryError
+from lakehouse.ingest.load import IngestResult, Progress, ingest
 from lakehouse.layers import TABLE_LAYERS, Layer, quote_ident
+from lakehouse.query import charts
+from lakehouse.query.charts import ChartData, ChartSpec
+from lakehouse.query.engine import ExportResult, QueryEngine, QueryResult
+from lakehouse.query.inputs import inputs_of
 from lakehouse.settings import Settings
-from lakehouse.snapshots import Snapshot
 from lakehouse.storage import Storage, open_storage
+from lakehouse.tables import catalog, snapshots
+from lakehouse.tables.bronze import Mode
+from lakehouse.tables.catalog import TableInfo
+from lakehouse.tables.snapshots import Snapshot
+from lakehouse.transform import models, silver
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -224,21 +228,6 @@ class Lakehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def inputs_of(sql: str, tables: list[TableInfo]) -> dict[str, str] | None:
-    """`layer.table` → snapshot id for each lake table the SQL reads; None if it reads more
-    than lake tables (files, functions the query guard does not know) or cannot be parsed."""
-    try:
-        read = guard.check_query(sql, tuple(layer.value for layer in TABLE_LAYERS)).tables
-    except LakehouseError:
-        return None
-    by_name = {(t.layer, t.name): t for t in tables}
-    return {
-        f"{lay}.{name}": by_name[lay, name].snapshot_id
-        for lay, name in read
-        if (lay, name) in by_name
-    }
 
 
 def connect(settings: Settings | None = None, **overrides: object) -> Lakehouse:

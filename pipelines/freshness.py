@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from lakehouse import Lakehouse, Settings, TableNotFoundError
-from lakehouse.catalog import TableInfo, find_tables
 from lakehouse.layers import Layer
-from lakehouse.snapshots import current
+from lakehouse.tables.catalog import TableInfo, find_tables
+from lakehouse.tables.snapshots import current
 from pipelines.keys import gold_key
 
 GoldInputs = dict[str, tuple[tuple[str, str], ...]]  # gold table → the (layer, table)s it reads

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from lakehouse.models import Model
+from lakehouse.transform.models import Model
 from pipelines.keys import gold_key
 
 

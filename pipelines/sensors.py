@@ -9,9 +9,11 @@ from collections.abc import Set
 
 import dagster as dg
 
-from lakehouse import Lakehouse, Settings, TableNotFoundError, bronze, landing
+from lakehouse import Lakehouse, Settings, TableNotFoundError
+from lakehouse.ingest.load import landing
 from lakehouse.layers import Layer
-from lakehouse.snapshots import current
+from lakehouse.tables import bronze
+from lakehouse.tables.snapshots import current
 from pipelines.assets.bronze import batch_metadata
 from pipelines.assets.silver import SilverConfig
 from pipelines.keys import BRONZE, SILVER, datasets

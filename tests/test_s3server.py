@@ -5,7 +5,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from lakehouse.s3server import REGION, S3Server
+from devtools.s3server import REGION, S3Server
 
 pytestmark = pytest.mark.s3
 

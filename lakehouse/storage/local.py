@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lakehouse.errors import StorageError
 from lakehouse.layers import Layer
-from lakehouse.storage.base import ObjectInfo, ObjectNotFound, check_prefix, split_key
+from lakehouse.storage.protocol import ObjectInfo, ObjectNotFound, check_prefix, split_key
 
 # Files being written start with this; listings skip them, so readers never see them.
 _TMP_PREFIX = ".tmp-"

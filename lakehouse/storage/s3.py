@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lakehouse.errors import ConfigError, StorageError
 from lakehouse.layers import Layer
 from lakehouse.settings import Settings, endpoint_problem
-from lakehouse.storage.base import ObjectInfo, ObjectNotFound, check_prefix, split_key
+from lakehouse.storage.protocol import ObjectInfo, ObjectNotFound, check_prefix, split_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -3,8 +3,10 @@
 import dagster as dg
 from pydantic import Field
 
-from lakehouse import Lakehouse, LakehouseError, bronze, landing
-from lakehouse.silver import SilverResult
+from lakehouse import Lakehouse, LakehouseError
+from lakehouse.ingest.load import landing
+from lakehouse.tables import bronze
+from lakehouse.transform.silver import SilverResult
 from pipelines.assets.bronze import batch_metadata
 from pipelines.keys import BRONZE, SILVER, datasets
 from pipelines.metadata import snapshot_metadata

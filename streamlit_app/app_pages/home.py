@@ -4,8 +4,8 @@ from typing import Any
 
 import streamlit as st
 
-from lakehouse import ChartData, LakehouseError, Layer, TableInfo, lineage
-from lakehouse.saved_queries import SavedQuery
+from lakehouse import ChartData, LakehouseError, Layer, TableInfo, query_inputs
+from lakehouse.query.saved_queries import SavedQuery
 from streamlit_app.components.charts import altair_chart, spec_from_dict
 from streamlit_app.components.failsafe import show_error
 from streamlit_app.components.saved_queries import query_store
@@ -105,7 +105,7 @@ def _pinned(saved: list[SavedQuery], tables: list[TableInfo]) -> None:
     for column, q in zip(st.columns(2) * len(saved), saved, strict=False):
         with column.container(border=True):
             st.markdown(f"**{plain(q.name)}**")
-            inputs = lineage.query_inputs(q.sql, tables)
+            inputs = query_inputs(q.sql, tables)
             if inputs.missing:
                 st.caption(
                     f"Waiting for {plain(', '.join(inputs.missing))}: the pipeline builds it."

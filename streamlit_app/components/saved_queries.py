@@ -7,7 +7,7 @@ import streamlit as st
 
 from lakehouse import LakehouseError, Settings
 from lakehouse.passwords import login_required
-from lakehouse.saved_queries import NAME_MAX, QueryStore, SavedQuery
+from lakehouse.query.saved_queries import NAME_MAX, QueryStore, SavedQuery
 from streamlit_app import auth
 from streamlit_app.components.query_results import show_error
 

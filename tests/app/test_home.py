@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lakehouse import Lakehouse, Settings, demo
-from lakehouse.saved_queries import QueryStore
+from lakehouse.query.saved_queries import QueryStore
 from streamlit_app.state import get_lakehouse
 from tests.app.appenv import APP, ROOT, fresh_app
 

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from lakehouse import ChartSpec, Lakehouse, QueryError, Settings, suggest_chart
-from lakehouse.charts import MAX_MARKS
+from lakehouse.query.charts import MAX_MARKS
 
 SALES = """
 SELECT TIMESTAMP '2024-01-01' + INTERVAL (range) MINUTE AS ts,

@@ -166,7 +166,7 @@ def test_sql_refusals_exit_non_zero_with_title_and_message(tmp_path, env, args, 
 def test_invalid_settings_are_an_error_not_a_traceback(monkeypatch) -> None:
     from click.testing import CliRunner
 
-    from lakehouse.cli import main
+    from lakehouse.cli.main import main
 
     monkeypatch.setenv("RATATOUILLE_STORAGE", "ftp")
     result = CliRunner().invoke(main, ["tables"])

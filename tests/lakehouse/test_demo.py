@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from lakehouse import Lakehouse, Settings
-from lakehouse.cli import main
+from lakehouse.cli.main import main
 from lakehouse.demo import ANCHOR, DATASETS, START, generate, seed
 
 ISO, US, DAY_MON = r"\d{4}-\d{2}-\d{2}", r"\d{2}/\d{2}/\d{4}", r"\d{2} [A-Z][a-z]{2} \d{4}"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-import lakehouse.engine
+import lakehouse.query.engine
 from lakehouse import Lakehouse, QueryError, Settings
-from lakehouse.limits import memory_ceiling_mb
+from lakehouse.query.limits import memory_ceiling_mb
 
 
 def make_lake(settings: Settings, **overrides: object) -> Lakehouse:
@@ -89,13 +89,13 @@ def test_the_time_limit_interrupts_and_the_worker_serves_on(qlake) -> None:
     with pytest.raises(QueryError) as err:
         qlake.query("SELECT sum(range) FROM range(1e11::BIGINT)", time_limit_s=1)
     assert err.value.title == "Time limit reached"
-    assert time.monotonic() - start < 1 + lakehouse.engine.KILL_GRACE_S
+    assert time.monotonic() - start < 1 + lakehouse.query.engine.KILL_GRACE_S
     assert qlake.query("SELECT 2 AS x").table.to_pylist() == [{"x": 2}]
     assert qlake.engine.worker_pids == [pid]  # interrupted, not killed
 
 
 def test_a_worker_that_ignores_the_limit_is_killed_and_replaced(qlake, monkeypatch) -> None:
-    monkeypatch.setattr(lakehouse.engine, "KILL_GRACE_S", 0.5)
+    monkeypatch.setattr(lakehouse.query.engine, "KILL_GRACE_S", 0.5)
     qlake.query("SELECT 1")
     [pid] = qlake.engine.worker_pids
     os.kill(pid, signal.SIGSTOP)  # frozen: it cannot even interrupt its own query

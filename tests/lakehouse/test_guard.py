@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from lakehouse import QueryError
-from lakehouse.guard import _walk_checks, check_query, iter_nodes
+from lakehouse.query.guard import _walk_checks, check_query, iter_nodes
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lakehouse import IngestError, Lakehouse, landing
+from lakehouse import IngestError, Lakehouse
+from lakehouse.ingest.load import landing
 
 
 def drop(lake: Lakehouse, key: str, data: bytes, age_s: float = 60) -> None:

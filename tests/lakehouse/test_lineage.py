@@ -4,7 +4,9 @@ import io
 
 import pyarrow as pa
 
-from lakehouse import Lakehouse, lineage
+from lakehouse import Lakehouse
+from lakehouse.query.inputs import query_inputs
+from lakehouse.tables import lineage
 
 
 def ingest(lake: Lakehouse, dataset: str, text: str) -> None:
@@ -63,10 +65,10 @@ def test_empty_lake_has_no_lineage(lake: Lakehouse) -> None:
 def test_query_inputs_name_the_snapshots_a_result_depends_on(lake: Lakehouse) -> None:
     build(lake)
     tables = lake.tables()
-    got = lineage.query_inputs("SELECT * FROM gold.top JOIN gold.not_yet USING (name)", tables)
+    got = query_inputs("SELECT * FROM gold.top JOIN gold.not_yet USING (name)", tables)
     assert got.snapshots == {"gold.top": lake.snapshot("gold", "top").snapshot_id}
     assert got.missing == ["gold.not_yet"]
     # A query the guard refuses depends on everything (running it explains the problem).
-    refused = lineage.query_inputs("DELETE FROM gold.top", tables)
+    refused = query_inputs("DELETE FROM gold.top", tables)
     assert refused.snapshots.keys() == {t.qualified_name for t in tables}
     assert refused.missing == []

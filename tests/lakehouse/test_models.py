@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from lakehouse import ConfigError, Lakehouse, QueryError, Settings, TableNotFoundError, models
-from lakehouse.checks import CheckSpec
-from lakehouse.lake import inputs_of
+from lakehouse import ConfigError, Lakehouse, QueryError, Settings, TableNotFoundError
+from lakehouse.query.inputs import inputs_of
+from lakehouse.transform import models
+from lakehouse.transform.checks import CheckSpec
 
 REVENUE = """-- description: Revenue per customer.
 -- key: customer_id

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import duckdb
 import pytest
 
+from devtools.s3server import REGION, S3Server
 from lakehouse import Lakehouse, QueryError, Settings
-from lakehouse.s3server import REGION, S3Server
-from lakehouse.sandbox import Sandbox
+from lakehouse.query.sandbox import Sandbox
 from tests.lakehouse.test_guard import REFUSED
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse.errors import LakehouseError, StorageError
-from lakehouse.saved_queries import HISTORY_KEEP, NAME_MAX, QueryStore
+from lakehouse.query.saved_queries import HISTORY_KEEP, NAME_MAX, QueryStore
 
 
 @pytest.fixture

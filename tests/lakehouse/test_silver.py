@@ -4,8 +4,9 @@ import io
 
 import pytest
 
-from lakehouse import ConfigError, Lakehouse, silver
-from lakehouse.silver import DatasetOptions
+from lakehouse import ConfigError, Lakehouse
+from lakehouse.transform import silver
+from lakehouse.transform.silver import DatasetOptions
 
 
 def ingest(lake: Lakehouse, dataset: str, text: str, name: str = "f.csv") -> None:

@@ -143,7 +143,8 @@ def _kill_mid_publish(lake: Lakehouse, child: subprocess.Popen[str], old_id: str
 
 KILL_CHILD = """
 import sys, json
-from lakehouse import Lakehouse, Settings, snapshots
+from lakehouse import Lakehouse, Settings
+from lakehouse.tables import snapshots
 settings = Settings(**json.loads(sys.argv[1]))
 lake = Lakehouse(settings)
 lake.publish("gold", "big", "SELECT 1 AS v, range AS i FROM range(1000)")

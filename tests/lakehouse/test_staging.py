@@ -5,12 +5,14 @@ import sys
 import time
 from pathlib import Path
 
-from lakehouse import Settings, staging
+from lakehouse import Settings
+from lakehouse.storage import staging
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from lakehouse import Settings, staging
+from lakehouse import Settings
+from lakehouse.storage import staging
 settings = Settings(lake_root=Path(sys.argv[1]) / "lake", state_dir=Path(sys.argv[1]) / "state")
 with staging.folder(settings, sys.argv[2]) as work:
     (work / "big.part").write_bytes(b"x" * 1000)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse import Lakehouse, QueryError, Settings
-from lakehouse.guard import MAX_TREE_DEPTH, TableNotAllowed, check_query
+from lakehouse.query.guard import MAX_TREE_DEPTH, TableNotAllowed, check_query
 from tests.lakedirs import lake_dirs
 from tests.report import Record
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import ConfigError, Lakehouse, LakehouseError, QueryError, Settings, models
+from lakehouse import ConfigError, Lakehouse, LakehouseError, QueryError, Settings
 from lakehouse.errors import TableNotFoundError
+from lakehouse.transform import models
 from tests.lakedirs import lake_dirs
 from tests.report import Record
 

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 import duckdb
 from pydantic import ValidationError
 
-from lakehouse import catalog, duck
+from lakehouse import duck
+from lakehouse.cli.secret_strength import weak_reason
 from lakehouse.errors import LakehouseError
 from lakehouse.layers import Layer, quote_ident
-from lakehouse.secret_strength import weak_reason
 from lakehouse.settings import Settings, endpoint_problem
 from lakehouse.storage import Storage, open_storage
+from lakehouse.tables import catalog
 
 PROBE = ".ratatouille-doctor"
 
@@ -123,7 +124,7 @@ def _secrets(settings: Settings) -> Check:
 
 def _sandbox(settings: Settings) -> str:
     """Start a query worker and read every table through it, as the playground will."""
-    from lakehouse.engine import QueryEngine
+    from lakehouse.query.engine import QueryEngine
 
     tables = [
         t for t in catalog.list_tables(open_storage(settings)) if t.layer in settings.query_layers

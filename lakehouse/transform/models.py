@@ -30,16 +30,18 @@ from pathlib import Path
 import duckdb
 from croniter import croniter
 
-from lakehouse import catalog, duck, guard, snapshots
-from lakehouse.catalog import TableInfo
-from lakehouse.checks import CheckOutcome, CheckSpec
+from lakehouse import duck
 from lakehouse.duck import parquet_scan
 from lakehouse.errors import ConfigError, LakehouseError, QueryError
 from lakehouse.layers import TABLE_LAYERS, Layer, check_table_name, quote_ident
-from lakehouse.sandbox import query_settings
+from lakehouse.query import guard
+from lakehouse.query.sandbox import query_settings
 from lakehouse.settings import Settings
-from lakehouse.snapshots import Snapshot
 from lakehouse.storage import Storage, open_storage
+from lakehouse.tables import catalog, snapshots
+from lakehouse.tables.catalog import TableInfo
+from lakehouse.tables.snapshots import Snapshot
+from lakehouse.transform.checks import CheckOutcome, CheckSpec
 
 _HEADER_RE = re.compile(r"^--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
 _KEYS = {"description", "key", "check", "schedule"}

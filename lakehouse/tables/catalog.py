@@ -4,10 +4,11 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from lakehouse import bronze, duck, snapshots
+from lakehouse import duck
 from lakehouse.errors import LakehouseError, TableNotFoundError
 from lakehouse.layers import TABLE_LAYERS, Layer, check_table_name
 from lakehouse.storage import Storage
+from lakehouse.tables import bronze, snapshots
 
 
 @dataclass(frozen=True)

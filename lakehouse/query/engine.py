@@ -1,6 +1,6 @@
 """Untrusted SQL (playground, `ratatouille sql`): guarded, then run by a pool of worker processes.
 
-A crash, a runaway query, a worker past its memory ceiling (`lakehouse.limits`) or a poisoned
+A crash, a runaway query, a worker past its memory ceiling (`lakehouse.query.limits`) or a poisoned
 DuckDB instance costs one worker, which is replaced; the calling process (the Streamlit server)
 never runs user SQL itself, and accepts results only up to the byte cap.
 """
@@ -26,13 +26,13 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import SecretStr
 
-from lakehouse import catalog
 from lakehouse.errors import LakehouseError, QueryError
-from lakehouse.guard import CheckedQuery, TableNotAllowed, check_query
-from lakehouse.limits import MB, memory_ceiling_mb
-from lakehouse.sandbox import ExportFormat
+from lakehouse.query.guard import CheckedQuery, TableNotAllowed, check_query
+from lakehouse.query.limits import MB, memory_ceiling_mb
+from lakehouse.query.sandbox import ExportFormat
 from lakehouse.settings import Settings
 from lakehouse.storage import open_storage
+from lakehouse.tables import catalog
 
 # After the time limit the worker interrupts the query itself; this is how long it gets to
 # answer before it is killed.
@@ -109,7 +109,7 @@ class _Worker:
     def __init__(self, settings: Settings) -> None:
         self.max_rss = memory_ceiling_mb(settings) * MB
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lakehouse.worker"],
+            [sys.executable, "-m", "lakehouse.query.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             start_new_session=True,  # a Ctrl-C in the terminal is the app's to handle

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from lakehouse import duck, leftovers
+from lakehouse import duck
 from lakehouse.errors import LakehouseError, QueryError, TableNotFoundError
 from lakehouse.ids import id_time, new_id, now_iso
 from lakehouse.layers import Layer, check_table_name, quote_literal
 from lakehouse.settings import Settings
-from lakehouse.staging import folder as staging_folder
-from lakehouse.storage import ObjectNotFound, Storage
+from lakehouse.storage import ObjectNotFound, Storage, leftovers
+from lakehouse.storage.staging import folder as staging_folder
 
 if TYPE_CHECKING:
     import pyarrow as pa

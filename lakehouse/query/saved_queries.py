@@ -53,7 +53,7 @@ _MIGRATIONS = {"owner": "ALTER TABLE saved_queries ADD COLUMN owner TEXT"}
 
 
 @dataclass(frozen=True)
-class HistoryEntry:
+class QueryRun:
     sql: str
     ran_at: datetime  # UTC
     elapsed_s: float | None
@@ -159,7 +159,7 @@ class QueryStore:
                 (user, user, HISTORY_KEEP),
             )
 
-    def history(self, user: str, limit: int = 50) -> list[HistoryEntry]:
+    def history(self, user: str, limit: int = 50) -> list[QueryRun]:
         """The user's runs, newest first (a SQL run several times in a row appears once)."""
         with self._connect() as con:
             rows = con.execute(
@@ -167,7 +167,7 @@ class QueryStore:
                 "WHERE user = ? ORDER BY id DESC LIMIT ?",
                 (user, max(0, limit)),
             ).fetchall()
-        return [HistoryEntry(r[0], _time(r[1]), r[2], r[3], r[4]) for r in rows]
+        return [QueryRun(r[0], _time(r[1]), r[2], r[3], r[4]) for r in rows]
 
     # -- saved queries --------------------------------------------------------------------
     def save(
@@ -305,4 +305,4 @@ def _storage_error(path: Path, e: sqlite3.Error) -> StorageError:
     )
 
 
-__all__ = ["HistoryEntry", "QueryStore", "SavedQuery", "check_query_name"]
+__all__ = ["QueryRun", "QueryStore", "SavedQuery", "check_query_name"]

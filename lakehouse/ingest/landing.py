@@ -24,13 +24,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from lakehouse import staging
 from lakehouse.errors import IngestError, LakehouseError
 from lakehouse.ids import new_id, now_iso
-from lakehouse.ingest import IngestResult, ingest
+from lakehouse.ingest.load import IngestResult, ingest
 from lakehouse.layers import Layer, check_table_name, dataset_name_from_filename, safe_name
 from lakehouse.settings import Settings
-from lakehouse.storage import ObjectInfo, Storage
+from lakehouse.storage import ObjectInfo, Storage, staging
 
 PREFIX = f"{Layer.LANDING.value}/"
 REJECTED = "_rejected"

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol, TypeGuard
 
-from lakehouse import guard, snapshots
-from lakehouse.catalog import TableInfo
-from lakehouse.errors import LakehouseError, TableNotFoundError
-from lakehouse.lake import Lakehouse
-from lakehouse.layers import TABLE_LAYERS, Layer, check_table_name
-from lakehouse.snapshots import PUBLISHABLE, Snapshot
+from lakehouse.errors import TableNotFoundError
+from lakehouse.layers import Layer, check_table_name
 from lakehouse.storage import Storage
+from lakehouse.tables import snapshots
+from lakehouse.tables.snapshots import PUBLISHABLE, Snapshot
 
 # Pointer reads go out side by side: on S3 each one is a round trip.
 _READERS = 8
@@ -32,24 +31,26 @@ class Lineage:
 
 
 @dataclass(frozen=True)
-class HistoryEntry:
+class SnapshotVersion:
     """A kept snapshot and whether the table's pointer names it now."""
 
     snapshot: Snapshot
     current: bool
 
 
-@dataclass(frozen=True)
-class QueryInputs:
-    """What a query reads: `layer.table` → current snapshot id of each lake table it names
-    (every table when the query cannot be parsed), and the tables it names that do not exist."""
+class HasStorage(Protocol):
+    """The facade (`Lakehouse`), or anything else that holds a lake's storage."""
 
-    snapshots: dict[str, str]
-    missing: list[str]
+    @property
+    def storage(self) -> Storage: ...
 
 
-def _storage(lake_or_storage: Lakehouse | Storage) -> Storage:
-    return lake_or_storage.storage if isinstance(lake_or_storage, Lakehouse) else lake_or_storage
+def _holds_storage(source: HasStorage | Storage) -> TypeGuard[HasStorage]:
+    return hasattr(source, "storage")
+
+
+def _storage(lake_or_storage: HasStorage | Storage) -> Storage:
+    return lake_or_storage.storage if _holds_storage(lake_or_storage) else lake_or_storage
 
 
 def _current_or_none(storage: Storage, layer: Layer, table: str) -> Snapshot | None:
@@ -59,7 +60,7 @@ def _current_or_none(storage: Storage, layer: Layer, table: str) -> Snapshot | N
         return None
 
 
-def upstream(lake_or_storage: Lakehouse | Storage, layer: Layer | str, table: str) -> list[str]:
+def upstream(lake_or_storage: HasStorage | Storage, layer: Layer | str, table: str) -> list[str]:
     """The tables the current snapshot was built from (bronze tables have none)."""
     layer = Layer(layer)
     check_table_name(table)
@@ -69,7 +70,7 @@ def upstream(lake_or_storage: Lakehouse | Storage, layer: Layer | str, table: st
     return sorted(snap.inputs or {})
 
 
-def downstream(lake_or_storage: Lakehouse | Storage, layer: Layer | str, table: str) -> list[str]:
+def downstream(lake_or_storage: HasStorage | Storage, layer: Layer | str, table: str) -> list[str]:
     """The tables whose current snapshot was built from this table."""
     name = f"{Layer(layer).value}.{check_table_name(table)}"
     return sorted(
@@ -79,7 +80,7 @@ def downstream(lake_or_storage: Lakehouse | Storage, layer: Layer | str, table: 
     )
 
 
-def lineage(lake_or_storage: Lakehouse | Storage, layer: Layer | str, table: str) -> Lineage:
+def lineage(lake_or_storage: HasStorage | Storage, layer: Layer | str, table: str) -> Lineage:
     return Lineage(
         upstream(lake_or_storage, layer, table), downstream(lake_or_storage, layer, table)
     )
@@ -93,43 +94,26 @@ def current_snapshots(storage: Storage) -> dict[str, Snapshot]:
         return {f"{s.layer}.{s.table}": s for s in found if s is not None}
 
 
-def query_inputs(sql: str, tables: list[TableInfo]) -> QueryInputs:
-    """The snapshots a query's result depends on, from a catalog listing (`Lakehouse.tables()`).
-
-    A cache keyed by them recomputes exactly when one of those tables gets a new snapshot. A
-    query the guard refuses depends on everything: running it will say what is wrong.
-    """
-    by_name = {t.qualified_name: t.snapshot_id for t in tables}
-    try:
-        read = guard.check_query(sql, tuple(lay.value for lay in TABLE_LAYERS)).tables
-    except LakehouseError:
-        return QueryInputs(by_name, [])
-    names = sorted(f"{lay}.{name}" for lay, name in read)
-    return QueryInputs(
-        {n: by_name[n] for n in names if n in by_name}, [n for n in names if n not in by_name]
-    )
-
-
 def snapshot_history(
-    lake_or_storage: Lakehouse | Storage, layer: Layer | str, table: str
-) -> list[HistoryEntry]:
+    lake_or_storage: HasStorage | Storage, layer: Layer | str, table: str
+) -> list[SnapshotVersion]:
     """Kept snapshots, newest first, with the current one marked (after a rollback it is not
     the newest)."""
     storage = _storage(lake_or_storage)
     current = snapshots.current(storage, layer, table).snapshot_id
     return [
-        HistoryEntry(s, s.snapshot_id == current) for s in snapshots.history(storage, layer, table)
+        SnapshotVersion(s, s.snapshot_id == current)
+        for s in snapshots.history(storage, layer, table)
     ]
 
 
 __all__ = [
-    "HistoryEntry",
+    "HasStorage",
     "Lineage",
-    "QueryInputs",
+    "SnapshotVersion",
     "current_snapshots",
     "downstream",
     "lineage",
-    "query_inputs",
     "snapshot_history",
     "upstream",
 ]

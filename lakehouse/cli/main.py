@@ -13,13 +13,13 @@ import pyarrow.csv as pacsv
 from pydantic import ValidationError
 
 from lakehouse import demo
-from lakehouse.catalog import TableInfo
-from lakehouse.doctor import run_checks
+from lakehouse.cli.doctor import run_checks
 from lakehouse.errors import ConfigError, LakehouseError, QueryError
-from lakehouse.ingest import IngestResult
+from lakehouse.ingest.load import IngestResult
 from lakehouse.lake import Lakehouse
 from lakehouse.layers import TABLE_LAYERS
 from lakehouse.passwords import hash_password
+from lakehouse.tables.catalog import TableInfo
 
 # Below this size a progress bar only flickers.
 _BAR_MIN_BYTES = 32 * 2**20

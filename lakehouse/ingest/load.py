@@ -19,27 +19,25 @@ from typing import BinaryIO
 
 import duckdb
 
-from lakehouse import bronze, duck, leftovers
-from lakehouse.bronze import BatchManifest, Mode, SchemaDrift
-from lakehouse.convert import convert
+from lakehouse import duck
 from lakehouse.errors import IngestError, LakehouseError, StorageError
 from lakehouse.ids import id_time, new_id, now_iso
-from lakehouse.layers import check_table_name, dataset_name_from_filename
-from lakehouse.settings import Settings
-from lakehouse.sniff import (
+from lakehouse.ingest.detect import (
     HEAD,
     Compression,
     Format,
-    PassResult,
-    check_zip_content,
     detect_compression,
     detect_encoding,
     detect_format,
-    mb,
-    stream_pass,
 )
-from lakehouse.staging import folder as staging_folder
-from lakehouse.storage import Storage
+from lakehouse.ingest.formats import convert
+from lakehouse.ingest.stream import PassResult, check_zip_content, mb, stream_pass
+from lakehouse.layers import check_table_name, dataset_name_from_filename
+from lakehouse.settings import Settings
+from lakehouse.storage import Storage, leftovers
+from lakehouse.storage.staging import folder as staging_folder
+from lakehouse.tables import bronze
+from lakehouse.tables.bronze import BatchManifest, Mode, SchemaDrift
 
 Progress = Callable[[str, float], None]  # (stage, fraction 0..1)
 

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import duckdb
 
-from lakehouse.conversion import (
+from lakehouse.errors import IngestError
+from lakehouse.ingest.detect import HEAD
+from lakehouse.ingest.parquet_writer import (
     CASTS,
     Converted,
     TypeMismatch,
     copy_to_parquet,
 )
-from lakehouse.errors import IngestError
 from lakehouse.layers import quote_literal
-from lakehouse.sniff import HEAD
 
 # Columns that may fall back to VARCHAR after a late type mismatch before all of them do.
 _MAX_TYPE_RETRIES = 8

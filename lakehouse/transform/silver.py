@@ -15,13 +15,15 @@ from pathlib import Path
 
 import duckdb
 
-from lakehouse import bronze, checks, duck, snapshots
-from lakehouse.bronze import SchemaDrift, schema_drift
+from lakehouse import duck
 from lakehouse.errors import ConfigError, QueryError, TableNotFoundError
 from lakehouse.layers import Layer, check_table_name, quote_ident, quote_literal
 from lakehouse.settings import Settings
-from lakehouse.snapshots import Snapshot
 from lakehouse.storage import Storage
+from lakehouse.tables import bronze, snapshots
+from lakehouse.tables.bronze import SchemaDrift, schema_drift
+from lakehouse.tables.snapshots import Snapshot
+from lakehouse.transform import checks
 
 # Characters trimmed from text: spaces, tabs, line breaks and the no-break space.
 _BLANKS = " \t\r\n\u00a0"

@@ -1,4 +1,4 @@
-"""A query worker: `python -m lakehouse.worker`, driven over its stdin/stdout by the engine.
+"""A query worker: `python -m lakehouse.query.worker`, driven over its stdin/stdout by the engine.
 
 Each message is a JSON header frame, optionally followed by one Arrow IPC stream frame; a frame
 is an 8-byte big-endian length and its bytes. The worker exits when its stdin closes or its
@@ -28,7 +28,7 @@ _LEN = struct.Struct(">Q")
 def _retire(out: IO[bytes], settings: Settings) -> None:
     """Answer an allocation the data-segment limit refused; `retire` asks the engine for a
     fresh worker, since an allocator that reserved up to the limit may keep failing."""
-    from lakehouse.limits import memory_ceiling_mb
+    from lakehouse.query.limits import memory_ceiling_mb
 
     msg = (
         "The query needed more memory than a query worker may have "
@@ -88,8 +88,8 @@ def main() -> None:
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
 
     from lakehouse.errors import LakehouseError
-    from lakehouse.limits import limit_data_segment
-    from lakehouse.sandbox import Sandbox
+    from lakehouse.query.limits import limit_data_segment
+    from lakehouse.query.sandbox import Sandbox
     from lakehouse.settings import Settings
 
     first = read_frame(inp)

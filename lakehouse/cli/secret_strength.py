@@ -7,7 +7,7 @@ the product, its services and the account the secret belongs to count as diction
 a secret must still be strong with them taken out: `ratatouille-2024!` is not a password.
 Reasons never contain the secret.
 
-`python -m lakehouse.secret_strength` reads NUL-separated name/value pairs on stdin (secrets
+`python -m lakehouse.cli.secret_strength` reads NUL-separated name/value pairs on stdin (secrets
 stay out of argv and the process list) and prints one `NAME ...` line per weak secret; names
 ending in `_USER` or `_ACCESS_KEY` are account names: context for the others, not checked.
 Exit status 3 when one is weak (1 is Python's own failure, which the caller must not

@@ -13,12 +13,13 @@ from xml.etree import ElementTree
 
 import duckdb
 
-from lakehouse.conversion import Converted, TypeMismatch, copy_to_parquet, describe
-from lakehouse.csvfile import MAX_LINE_LOOKUP, convert_csv
 from lakehouse.duck import load_extension
 from lakehouse.errors import IngestError
+from lakehouse.ingest.csv_dialect import MAX_LINE_LOOKUP, convert_csv
+from lakehouse.ingest.detect import HEAD, Format
+from lakehouse.ingest.parquet_writer import Converted, TypeMismatch, copy_to_parquet, describe
+from lakehouse.ingest.stream import CHUNK
 from lakehouse.layers import quote_literal
-from lakehouse.sniff import CHUNK, HEAD, Format
 
 if TYPE_CHECKING:
     import pyarrow as pa

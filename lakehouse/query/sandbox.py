@@ -24,11 +24,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from lakehouse import catalog, duck
+from lakehouse import duck
 from lakehouse.errors import QueryError
 from lakehouse.layers import Layer, quote_ident
 from lakehouse.settings import Settings
 from lakehouse.storage import open_storage
+from lakehouse.tables import catalog
 
 ExportFormat = Literal["csv", "parquet"]
 # OWASP's CSV-injection rule: a cell starting with = + - @ tab or CR is a formula to a
@@ -182,7 +183,7 @@ class Sandbox:
                     "aggregate or add a LIMIT; the limit is RATATOUILLE_QUERY_TIME_LIMIT_S.",
                     title="Time limit reached",
                 ) from e
-            raise translate(e, self.settings) from e
+            raise query_error(e, self.settings) from e
         finally:
             timer.cancel()
 
@@ -335,7 +336,7 @@ def _spill_disk_full(text: str, settings: Settings) -> str | None:
     return m[2]
 
 
-def translate(e: Exception, settings: Settings) -> QueryError:
+def query_error(e: Exception, settings: Settings) -> QueryError:
     """DuckDB's exception as a QueryError with a title a person can act on."""
     text = str(e)
     kind = type(e)

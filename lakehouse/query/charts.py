@@ -21,7 +21,7 @@ from lakehouse.errors import QueryError
 from lakehouse.layers import quote_ident
 
 if TYPE_CHECKING:
-    from lakehouse.engine import QueryEngine, QueryResult
+    from lakehouse.query.engine import QueryEngine, QueryResult
 
 Mark = Literal["bar", "line", "area", "point", "heatmap", "histogram"]
 Aggregate = Literal["count", "sum", "avg", "min", "max", "median", "count_distinct"]

@@ -9,25 +9,15 @@ business rule. `ratatouille demo` (and `make run`, on first start) seeds bronze 
 import csv
 import random
 import re
-import shutil
 import unicodedata
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import accumulate
 from math import exp, log
 from pathlib import Path
 from typing import Generic, TypeVar
-
-from lakehouse import catalog
-from lakehouse.charts import ChartSpec
-from lakehouse.errors import StorageError
-from lakehouse.ids import new_id
-from lakehouse.ingest import IngestResult
-from lakehouse.lake import Lakehouse
-from lakehouse.layers import Layer
-from lakehouse.saved_queries import QueryStore, SavedQuery
 
 ANCHOR = date(2026, 10, 31)  # the demo's "today": every date counts back from it
 START = date(2024, 11, 1)  # orders cover the 24 whole months up to ANCHOR
@@ -192,71 +182,6 @@ def generate(out_dir: Path, *, seed: int = 7, scale: float = 1.0) -> list[Path]:
         ),
     }
     return [_write(out_dir / f"{name}.csv", *tables[name]) for name in DATASETS]
-
-
-def seed(
-    lake: Lakehouse, *, force: bool = False, progress: Callable[[str], None] | None = None
-) -> list[IngestResult]:
-    """Ingest the demo datasets into bronze, replacing them; nothing (and []) when all four are
-    there already, unless `force`."""
-    say = progress or _quiet
-    found = catalog.find_tables(lake.storage, [(Layer.BRONZE.value, n) for n in DATASETS])
-    if not force and all(found.values()):
-        return []
-    tmp = lake.settings.state_dir / "demo" / new_id()
-    try:
-        say("Generating the demo data…")
-        files = _generate_into(tmp)
-        results = []
-        for path in files:
-            say(f"Ingesting {path.name}…")
-            results.append(
-                lake.ingest(path, dataset=path.stem, mode="replace", who="ratatouille demo")
-            )
-        seed_saved_queries(QueryStore(lake.settings.state_dir / "app.sqlite"))
-        return results
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-# Saved, pinned queries over the demo's gold models (pipelines/models/*.sql), drawn on Home.
-# The chart is the chart builder's spec as a dict (`asdict(ChartSpec)`).
-DEMO_QUERIES = {
-    "Revenue by month": (
-        "SELECT month, category, revenue FROM gold.revenue_by_month ORDER BY month, category",
-        ChartSpec("line", "month", "revenue", "sum", color="category", time_grain="month"),
-    ),
-    "Top customers by lifetime revenue": (
-        # Names repeat among 2,000 customers: the id keeps two Emma Smiths apart.
-        "SELECT name || ' #' || customer_id AS customer, lifetime_revenue\n"
-        "FROM gold.customer_lifetime_value\nORDER BY lifetime_revenue DESC\nLIMIT 10",
-        ChartSpec("bar", "customer", "lifetime_revenue", "sum"),
-    ),
-}
-
-
-def seed_saved_queries(store: QueryStore) -> list[SavedQuery]:
-    """Save and pin the demo charts; a query the user already has under that name is kept."""
-    return [
-        store.save(name, sql, chart=asdict(spec), pinned=True, user="ratatouille demo", shared=True)
-        for name, (sql, spec) in DEMO_QUERIES.items()
-        if store.get(name) is None
-    ]
-
-
-def _generate_into(folder: Path) -> list[Path]:
-    try:
-        return generate(folder)
-    except OSError as e:
-        raise StorageError(
-            f"Could not write the demo files to {folder}: {e.strerror or e}. "
-            "Is RATATOUILLE_STATE_DIR writable, with some space left?",
-            title="Cannot write the demo data",
-        ) from e
-
-
-def _quiet(message: str) -> None:
-    pass
 
 
 # -- clean data -----------------------------------------------------------------------------

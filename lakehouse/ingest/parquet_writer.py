@@ -7,8 +7,8 @@ from pathlib import Path
 import duckdb
 
 from lakehouse.errors import IngestError
+from lakehouse.ingest.stream import mb
 from lakehouse.layers import quote_ident, quote_literal, safe_column_names
-from lakehouse.sniff import mb
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def describe(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, s
     try:
         return [(r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
     except duckdb.Error as e:
-        raise translate(e, relation.split("(")[0]) from e
+        raise ingest_error(e, relation.split("(")[0]) from e
 
 
 def select_expr(name: str, cast: str | None) -> str:
@@ -103,7 +103,7 @@ def copy_to_parquet(
             for pattern in _MISMATCH_RES:
                 if m := pattern.search(str(e)):
                     raise TypeMismatch(m.group("col")) from e
-        raise translate(e, relation.split("(")[0]) from e
+        raise ingest_error(e, relation.split("(")[0]) from e
     return Converted(
         int(rows), [(t[0], t[1]) for t in types], list(zip(original, safe, strict=True)), details
     )
@@ -128,7 +128,7 @@ def _shorten_original_line(text: str, keep: int = 200) -> str:
     return text[: start + keep] + "…" + text[end:]
 
 
-def translate(e: duckdb.Error, fmt: str) -> IngestError:
+def ingest_error(e: duckdb.Error, fmt: str) -> IngestError:
     """DuckDB's message without its SQL context, hints for SQL users or staging paths."""
     text = str(e).split("\n\n  file =")[0].split("Possible fixes:")[0]
     text = text.split("Possible Solution:")[0]
