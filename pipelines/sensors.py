@@ -10,7 +10,7 @@ from collections.abc import Set
 import dagster as dg
 
 from lakehouse import Lakehouse, Settings, TableNotFoundError
-from lakehouse.ingest.load import landing
+from lakehouse.ingest import landing
 from lakehouse.layers import Layer
 from lakehouse.tables import bronze
 from lakehouse.tables.snapshots import current

@@ -9,236 +9,32 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
-import os
 import queue
-import selectors
-import signal
-import subprocess
-import sys
 import threading
 import time
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow as pa
-from pydantic import SecretStr
 
 from lakehouse.errors import LakehouseError, QueryError
 from lakehouse.query.guard import CheckedQuery, TableNotAllowed, check_query
 from lakehouse.query.limits import MB, memory_ceiling_mb
+from lakehouse.query.process import (
+    KILL_GRACE_S,
+    MAX_HEADER_BYTES,
+    OverMemory,
+    TooBig,
+    Worker,
+    WorkerDied,
+    max_body_bytes,
+)
+from lakehouse.query.results import ExportResult, QueryResult
 from lakehouse.query.sandbox import ExportFormat
 from lakehouse.settings import Settings
 from lakehouse.storage import open_storage
 from lakehouse.tables import catalog
-
-# After the time limit the worker interrupts the query itself; this is how long it gets to
-# answer before it is killed.
-KILL_GRACE_S = 5.0
-START_TIMEOUT_S = 60.0
-# How often the engine reads a busy worker's resident memory (its ceiling is enforced here, by
-# SIGKILL); measured, workers got 10-40 MB past a 600 MB ceiling before they died.
-RSS_SAMPLE_S = 0.05
-# Frames the app accepts from a worker: headers are small; a result may exceed its cap by the
-# Arrow stream's framing, never by more.
-MAX_HEADER_BYTES = 16 * MB
-
-
-def max_body_bytes(result_cap: int) -> int:
-    return result_cap + result_cap // 8 + 4 * MB
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    sql: str
-    table: pa.Table  # at most row_cap rows
-    columns: list[tuple[str, str]]  # name, DuckDB type
-    truncated: bool  # the query returned more than fits in row_cap rows and the byte cap
-    elapsed_s: float
-    row_cap: int
-    truncated_reason: Literal["rows", "bytes"] | None = None  # which cap cut it
-    max_result_bytes: int = 0
-
-    @property
-    def rows(self) -> int:
-        return int(self.table.num_rows)
-
-    @property
-    def truncation_note(self) -> str | None:
-        """What a person should read about the cut, or None when nothing was cut."""
-        if not self.truncated:
-            return None
-        if self.truncated_reason != "bytes":
-            return f"Showing the first {self.row_cap:,} rows; the query returns more."
-        cap = f"{self.max_result_bytes / MB:,.0f} MB"
-        if not self.rows:
-            return (
-                f"The first row alone is larger than the {cap} result cap, so no rows are "
-                "shown. Export the result, or select fewer or shorter columns."
-            )
-        return (
-            f"Showing the first {self.rows:,} rows, which fill the {cap} result cap; the query "
-            "returns more."
-        )
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    path: Path
-    format: ExportFormat
-    rows: int
-    bytes: int
-    elapsed_s: float
-
-
-class _Dead(Exception):
-    pass
-
-
-class _OverMemory(Exception):
-    pass
-
-
-class _TooBig(Exception):
-    pass
-
-
-class _Worker:
-    def __init__(self, settings: Settings) -> None:
-        self.max_rss = memory_ceiling_mb(settings) * MB
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lakehouse.query.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            start_new_session=True,  # a Ctrl-C in the terminal is the app's to handle
-        )
-        self._buf = bytearray()
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        os.set_blocking(self.proc.stdout.fileno(), False)
-        self._sel = selectors.DefaultSelector()
-        self._sel.register(self.proc.stdout, selectors.EVENT_READ)
-        try:
-            hello, _ = self.request(
-                {"settings": _plain(settings)}, time.monotonic() + START_TIMEOUT_S
-            )
-        except (_Dead, TimeoutError) as e:
-            self.kill()
-            raise QueryError(
-                f"A query worker did not start ({e}).", title="Query engine unavailable"
-            ) from e
-        except _OverMemory as e:
-            self.kill()
-            raise QueryError(
-                f"A query worker needed {e} just to start, more than its memory ceiling "
-                f"({self.max_rss // MB:,} MB). Raise RATATOUILLE_QUERY_WORKER_MAX_MB.",
-                title="Query engine unavailable",
-            ) from e
-        if not hello["ok"]:
-            self.kill()
-            raise QueryError(hello["msg"], title=hello["title"])
-        self.pid: int = hello["pid"]
-
-    def request(
-        self, req: dict[str, Any], deadline: float, max_body: int = MAX_HEADER_BYTES
-    ) -> tuple[dict[str, Any], bytes | None]:
-        """Send req; its answer, while holding the worker to its memory ceiling and the
-        answer to max_body bytes (raising _OverMemory / _TooBig, the worker left running)."""
-        data = json.dumps(req).encode()
-        try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write(len(data).to_bytes(8, "big") + data)
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError) as e:
-            raise _Dead("the worker is gone") from e
-        header = json.loads(self._frame(deadline, MAX_HEADER_BYTES))
-        body = self._frame(deadline, max_body) if header.pop("body") else None
-        return header, body
-
-    def rss(self) -> int | None:
-        """The worker's resident memory in bytes (None where /proc cannot tell)."""
-        try:
-            with open(f"/proc/{self.proc.pid}/status", "rb") as f:
-                for line in f:
-                    if line.startswith(b"VmRSS:"):
-                        return int(line.split()[1]) * 1024
-        except (OSError, ValueError, IndexError):
-            pass
-        return None
-
-    def _frame(self, deadline: float, max_len: int) -> bytes:
-        while True:
-            if len(self._buf) >= 8:
-                n = int.from_bytes(self._buf[:8], "big")
-                if n > max_len:  # refused from its length alone, before it is read
-                    raise _TooBig(f"{n / MB:,.1f} MB")
-                if len(self._buf) >= 8 + n:
-                    frame = bytes(self._buf[8 : 8 + n])
-                    del self._buf[: 8 + n]
-                    return frame
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no answer in time")
-            ready = self._sel.select(min(left, RSS_SAMPLE_S))
-            rss = self.rss()
-            if rss is not None and rss > self.max_rss:
-                raise _OverMemory(f"{rss / MB:,.0f} MB")
-            if not ready:
-                continue
-            assert self.proc.stdout is not None
-            try:
-                chunk = os.read(self.proc.stdout.fileno(), 1 << 20)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                raise _Dead(f"the worker exited ({_exit_reason(self.proc)})")
-            self._buf += chunk
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.kill()
-        self.proc.wait()
-        self._sel.close()
-        for f in (self.proc.stdin, self.proc.stdout):
-            if f is not None:
-                with contextlib.suppress(OSError):
-                    f.close()
-
-    def stop(self) -> None:
-        """Close stdin (the worker exits on EOF); kill it if it does not."""
-        if self.proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=2)
-        self.kill()
-
-
-def _plain(settings: Settings) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in settings:
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        elif isinstance(value, Path):
-            value = str(value.resolve())  # the worker may not share our idea of "."
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[name] = value
-    return out
-
-
-def _exit_reason(proc: subprocess.Popen[bytes]) -> str:
-    try:
-        code = proc.wait(timeout=1)
-    except subprocess.TimeoutExpired:
-        return "closed its output"
-    if code < 0:
-        return f"killed by {signal.Signals(-code).name}"
-    return f"exit code {code}"
 
 
 class QueryEngine:
@@ -246,14 +42,14 @@ class QueryEngine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
+        self._idle: queue.LifoQueue[Worker] = queue.LifoQueue()
         self._lock = threading.Lock()
-        self._workers: set[_Worker | _Placeholder] = set()
+        self._workers: set[Worker | _Placeholder] = set()
         self._closed = False
         atexit.register(_close_ref, weakref.ref(self))
 
     # -- the pool -------------------------------------------------------------------------
-    def _acquire(self) -> _Worker:
+    def _acquire(self) -> Worker:
         while True:
             with self._lock:
                 if self._closed:
@@ -270,7 +66,7 @@ class QueryEngine:
             with contextlib.suppress(queue.Empty):
                 return self._idle.get(timeout=0.2)
         try:
-            worker = _Worker(self.settings)
+            worker = Worker(self.settings)
         finally:
             with self._lock:
                 self._workers.discard(slot)
@@ -278,7 +74,7 @@ class QueryEngine:
             self._workers.add(worker)
         return worker
 
-    def _release(self, worker: _Worker) -> None:
+    def _release(self, worker: Worker) -> None:
         if worker.alive() and not self._closed:
             self._idle.put(worker)
             return
@@ -294,7 +90,7 @@ class QueryEngine:
             header, body = worker.request(
                 req, time.monotonic() + time_limit_s + KILL_GRACE_S, max_body
             )
-        except _OverMemory as e:
+        except OverMemory as e:
             worker.kill()
             ceiling = memory_ceiling_mb(self.settings)
             raise QueryError(
@@ -304,7 +100,7 @@ class QueryEngine:
                 "raise the setting.",
                 title="Out of memory",
             ) from e
-        except _TooBig as e:
+        except TooBig as e:
             worker.kill()
             raise QueryError(
                 f"A query worker sent a {e} answer, more than the result cap allows "
@@ -318,7 +114,7 @@ class QueryEngine:
                 "its worker was replaced. Filter, aggregate or add a LIMIT.",
                 title="Time limit reached",
             ) from e
-        except _Dead as e:
+        except WorkerDied as e:
             worker.kill()
             raise QueryError(
                 f"The process running this query stopped ({e}); it has been replaced. If it "
@@ -337,12 +133,12 @@ class QueryEngine:
     @property
     def worker_pids(self) -> list[int]:
         with self._lock:
-            return sorted(w.pid for w in self._workers if isinstance(w, _Worker) and w.alive())
+            return sorted(w.pid for w in self._workers if isinstance(w, Worker) and w.alive())
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            workers = [w for w in self._workers if isinstance(w, _Worker)]
+            workers = [w for w in self._workers if isinstance(w, Worker)]
             self._workers.clear()
         for w in workers:
             w.stop()

@@ -4,7 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from lakehouse import Lakehouse, LakehouseError
-from lakehouse.ingest.load import landing
+from lakehouse.ingest import landing
 from lakehouse.tables import bronze
 from lakehouse.transform.silver import SilverResult
 from pipelines.assets.bronze import batch_metadata

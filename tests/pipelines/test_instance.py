@@ -24,7 +24,7 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, Postgr
 from lakehouse import Settings
 from pipelines.home import TEMPLATES, dagster_home, prepare_home
 from pipelines.instance import delete_old_runs, housekeeping_job, housekeeping_schedule
-from tests.postgres import PostgresServer
+from tests.support.postgres import PostgresServer
 
 LOCAL_YAML = TEMPLATES / "dagster.local.yaml"
 POSTGRES_YAML = TEMPLATES / "dagster.postgres.yaml"

@@ -19,8 +19,8 @@ from pipelines.serve import DagsterStack, free_port
 from streamlit_app.dagster_client import IN_FLIGHT, DagsterClient
 from streamlit_app.state import get_lakehouse
 from tests.app.appenv import APP, fresh_app
-from tests.lakedirs import lake_dirs
 from tests.reliability.conftest import Record
+from tests.support.lakedirs import lake_dirs
 
 pytestmark = pytest.mark.slow
 

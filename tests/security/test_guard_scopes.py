@@ -15,8 +15,8 @@ import pytest
 
 from lakehouse import Lakehouse, QueryError, Settings
 from lakehouse.query.guard import MAX_TREE_DEPTH, TableNotAllowed, check_query
-from tests.lakedirs import lake_dirs
 from tests.report import Record
+from tests.support.lakedirs import lake_dirs
 
 FILE = "/some/file.csv"
 FINDING_1 = (

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse import IngestError, Lakehouse, Settings
-from lakehouse.ingest.load import landing
+from lakehouse.ingest import landing
 from tests.report import Record
 
 SECRET = b"id,token\n1,TOPSECRET-4711\n"

@@ -18,8 +18,8 @@ import pytest
 from lakehouse import ConfigError, Lakehouse, LakehouseError, QueryError, Settings
 from lakehouse.errors import TableNotFoundError
 from lakehouse.transform import models
-from tests.lakedirs import lake_dirs
 from tests.report import Record
+from tests.support.lakedirs import lake_dirs
 
 # Finding 1: the guard took the CTE's name as the path's alias at any nesting level.
 CTE_TRICK = (

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse import Settings
-from lakehouse.cli.main import doctor
+from lakehouse.cli import doctor
 from lakehouse.cli.secret_strength import weak_reason
 from tests.report import Record
 from tests.test_deploy import GOOD_SECRETS, ROOT, preflight_env

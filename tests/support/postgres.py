@@ -10,7 +10,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,8 @@ from typing import IO, Any
 
 import psycopg2
 from psycopg2 import sql
+
+from pipelines.serve import free_port
 
 HOST = "127.0.0.1"
 USER = "ratatouille"
@@ -46,12 +47,6 @@ def _bin_dir() -> Path:
     if not found:
         raise RuntimeError("`pg_ctl` not found; install PostgreSQL (Debian: postgresql)")
     return Path(found).resolve().parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def _die_with_parent() -> None:
@@ -135,7 +130,7 @@ class PostgresServer:
             raise RuntimeError(f"initdb failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
 
     def _start_once(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         settings = {**SETTINGS, "port": str(self.port)}
         settings["unix_socket_directories"] = str(self.socket_dir)
         cmd = [str(self._bin / "postgres"), "-D", str(self.data_dir)]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lakehouse import IngestError, Lakehouse
-from lakehouse.ingest.load import landing
+from lakehouse.ingest import landing
 
 
 def drop(lake: Lakehouse, key: str, data: bytes, age_s: float = 60) -> None:
