@@ -12,8 +12,9 @@ from lakehouse.ingest.load import IngestResult
 from lakehouse.lake import Lakehouse, connect
 from lakehouse.layers import Layer
 from lakehouse.query.charts import ChartData, ChartSpec, suggest_chart
-from lakehouse.query.engine import ExportResult, QueryEngine, QueryResult
+from lakehouse.query.engine import QueryEngine
 from lakehouse.query.inputs import QueryInputs, query_inputs
+from lakehouse.query.results import ExportResult, QueryResult
 from lakehouse.settings import Settings
 from lakehouse.tables.bronze import SchemaDrift
 from lakehouse.tables.catalog import TableInfo

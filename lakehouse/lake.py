@@ -16,8 +16,9 @@ from lakehouse.ingest.load import IngestResult, Progress, ingest
 from lakehouse.layers import TABLE_LAYERS, Layer, quote_ident
 from lakehouse.query import charts
 from lakehouse.query.charts import ChartData, ChartSpec
-from lakehouse.query.engine import ExportResult, QueryEngine, QueryResult
+from lakehouse.query.engine import QueryEngine
 from lakehouse.query.inputs import inputs_of
+from lakehouse.query.results import ExportResult, QueryResult
 from lakehouse.settings import Settings
 from lakehouse.storage import Storage, open_storage
 from lakehouse.tables import catalog, snapshots

@@ -21,7 +21,8 @@ from lakehouse.errors import QueryError
 from lakehouse.layers import quote_ident
 
 if TYPE_CHECKING:
-    from lakehouse.query.engine import QueryEngine, QueryResult
+    from lakehouse.query.engine import QueryEngine
+    from lakehouse.query.results import QueryResult
 
 Mark = Literal["bar", "line", "area", "point", "heatmap", "histogram"]
 Aggregate = Literal["count", "sum", "avg", "min", "max", "median", "count_distinct"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol, TypeGuard
+from typing import Protocol, cast
 
 from lakehouse.errors import TableNotFoundError
 from lakehouse.layers import Layer, check_table_name
@@ -45,12 +45,9 @@ class HasStorage(Protocol):
     def storage(self) -> Storage: ...
 
 
-def _holds_storage(source: HasStorage | Storage) -> TypeGuard[HasStorage]:
-    return hasattr(source, "storage")
-
-
 def _storage(lake_or_storage: HasStorage | Storage) -> Storage:
-    return lake_or_storage.storage if _holds_storage(lake_or_storage) else lake_or_storage
+    held: Storage | None = getattr(lake_or_storage, "storage", None)
+    return held if held is not None else cast("Storage", lake_or_storage)
 
 
 def _current_or_none(storage: Storage, layer: Layer, table: str) -> Snapshot | None:

@@ -89,7 +89,7 @@ def test_the_time_limit_interrupts_and_the_worker_serves_on(qlake) -> None:
     with pytest.raises(QueryError) as err:
         qlake.query("SELECT sum(range) FROM range(1e11::BIGINT)", time_limit_s=1)
     assert err.value.title == "Time limit reached"
-    assert time.monotonic() - start < 1 + lakehouse.query.engine.KILL_GRACE_S
+    assert time.monotonic() - start < 1 + lakehouse.query.process.KILL_GRACE_S
     assert qlake.query("SELECT 2 AS x").table.to_pylist() == [{"x": 2}]
     assert qlake.engine.worker_pids == [pid]  # interrupted, not killed
 
