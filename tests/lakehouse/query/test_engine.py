@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+import lakehouse.query.engine
 import lakehouse.query.process
 from lakehouse import Lakehouse, QueryError, Settings
 from lakehouse.query.limits import memory_ceiling_mb
