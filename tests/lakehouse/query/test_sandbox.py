@@ -10,7 +10,7 @@ import pytest
 from devtools.s3server import REGION, S3Server
 from lakehouse import Lakehouse, QueryError, Settings
 from lakehouse.query.sandbox import Sandbox
-from tests.lakehouse.test_guard import REFUSED
+from tests.lakehouse.query.test_guard import REFUSED
 
 
 @pytest.fixture(scope="module", params=["local", pytest.param("s3", marks=pytest.mark.s3)])
