@@ -349,7 +349,7 @@ def e2e_settings(scratch: Path) -> "Settings":
 def lake_environment(settings: "Settings", cwd: Path) -> Iterator[None]:
     """The stack's processes inherit our environment and folder: only these RATATOUILLE_*
     settings (as the end-to-end test exports them), no DAGSTER_*, no `.env` in the cwd."""
-    from pipelines.home import dagster_home
+    from pipelines.dagster_home import dagster_home
 
     saved, here = dict(os.environ), Path.cwd()
     for key in list(os.environ):

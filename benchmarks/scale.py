@@ -28,7 +28,7 @@ from typing import Any
 
 from benchmarks import bench_ingest, machine
 from lakehouse import Settings
-from pipelines.home import prepare_home  # dagster.yaml without importing dagster
+from pipelines.dagster_home import prepare_home  # dagster.yaml without importing dagster
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -54,6 +54,11 @@ class LandingFile:
         return parts[1] if len(parts) == 3 else None
 
     @property
+    def destination(self) -> str:
+        """The dataset this file is ingested into (see `dataset_for`)."""
+        return dataset_for(self)
+
+    @property
     def fingerprint(self) -> str:
         """Changes whenever the file does: a replaced file is a new drop."""
         return f"{self.key}@{self.size}@{self.modified.isoformat()}"

@@ -4,8 +4,7 @@ lineage."""
 import pyarrow as pa
 import streamlit as st
 
-from lakehouse import LakehouseError, Layer, TableInfo
-from lakehouse.tables import lineage
+from lakehouse import LakehouseError, Layer, TableInfo, lineage
 from streamlit_app.components.failsafe import show_error
 from streamlit_app.components.text import plain
 from streamlit_app.state import get_lakehouse

@@ -4,8 +4,7 @@ from typing import Any
 
 import streamlit as st
 
-from lakehouse import ChartData, LakehouseError, Layer, TableInfo, query_inputs
-from lakehouse.query.saved_queries import SavedQuery
+from lakehouse import ChartData, LakehouseError, Layer, SavedQuery, TableInfo, query_inputs
 from streamlit_app.components.charts import altair_chart, spec_from_dict
 from streamlit_app.components.failsafe import show_error
 from streamlit_app.components.saved_queries import query_store

@@ -3,10 +3,9 @@
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from lakehouse import LakehouseError
-from lakehouse.ingest.landing import PREFIX as LANDING
+from lakehouse import LANDING_PREFIX as LANDING
+from lakehouse import LakehouseError, Mode
 from lakehouse.layers import check_table_name, dataset_name_from_filename
-from lakehouse.tables.bronze import Mode
 from streamlit_app.components.upload_results import ingest, show
 from streamlit_app.state import get_lakehouse, page_key
 

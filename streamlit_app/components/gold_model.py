@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from lakehouse import LakehouseError, Settings
+from lakehouse import LakehouseError, Settings, models
 from lakehouse.layers import check_table_name
-from lakehouse.transform import models
 from streamlit_app.components.query_results import show_error
 from streamlit_app.dagster_client import DagsterError, DagsterUnavailable
 from streamlit_app.dagster_state import get_dagster

@@ -8,8 +8,7 @@ from typing import Any, Literal
 
 import streamlit as st
 
-from lakehouse import Lakehouse, LakehouseError, QueryResult
-from lakehouse.query.saved_queries import QueryStore
+from lakehouse import Lakehouse, LakehouseError, QueryResult, QueryStore
 from streamlit_app.components.failsafe import show_error as show_error  # pages import it here
 from streamlit_app.components.failsafe import unexpected
 from streamlit_app.components.text import plain
