@@ -15,7 +15,7 @@ from lakehouse.errors import QueryError, TableNotFoundError
 from lakehouse.ingest import landing
 from lakehouse.ingest.landing import LandingFile
 from lakehouse.ingest.load import IngestResult, Progress, ingest
-from lakehouse.layers import TABLE_LAYERS, Layer, quote_ident
+from lakehouse.layers import TABLE_LAYERS, Layer
 from lakehouse.query import charts
 from lakehouse.query.charts import ChartData, ChartSpec
 from lakehouse.query.engine import QueryEngine
@@ -206,10 +206,7 @@ class Lakehouse:
         for layer in TABLE_LAYERS:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer.value}")
         for t in tables:
-            con.execute(
-                f"CREATE OR REPLACE VIEW {t.layer}.{quote_ident(t.name)} AS "
-                f"SELECT * FROM {t.scan_sql}"
-            )
+            duck.create_view(con, t.layer, t.name, t.scan_sql)
 
     def read(self, layer: Layer | str, table: str, as_of: str | datetime | None = None) -> pa.Table:
         """A whole table as Arrow (for small tables; big ones go through `sql`)."""

@@ -11,7 +11,7 @@ from lakehouse import duck
 from lakehouse.cli.secret_strength import weak_reason
 from lakehouse.errors import LakehouseError
 from lakehouse.layers import Layer, quote_ident
-from lakehouse.settings import Settings, endpoint_problem
+from lakehouse.settings import Settings, endpoint_problem, invalid_settings
 from lakehouse.storage import Storage, open_storage
 from lakehouse.tables import catalog
 
@@ -39,7 +39,7 @@ def run_checks(load: Callable[[], Settings] | None = None) -> list[Check]:
     try:
         settings = load() if load else Settings()
     except ValidationError as e:
-        bad = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        bad = invalid_settings(e)
         return [
             Check("settings", False, bad, "Fix the RATATOUILLE_* variables (see .env.example).")
         ]

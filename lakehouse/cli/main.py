@@ -19,6 +19,7 @@ from lakehouse.ingest.load import IngestResult
 from lakehouse.lake import Lakehouse
 from lakehouse.layers import TABLE_LAYERS
 from lakehouse.passwords import hash_password
+from lakehouse.settings import invalid_settings
 from lakehouse.tables.catalog import TableInfo
 
 # Below this size a progress bar only flickers.
@@ -147,7 +148,7 @@ def _lake(as_json: bool) -> Lakehouse:
     try:
         return Lakehouse()
     except ValidationError as e:
-        bad = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        bad = invalid_settings(e)
         _fail(
             ConfigError(
                 f"{bad}. Fix the RATATOUILLE_* variables (see .env.example).",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import duckdb
 
+from lakehouse.duck import without_line_context
 from lakehouse.errors import IngestError
 from lakehouse.ingest.stream import mb
 from lakehouse.layers import quote_ident, quote_literal, safe_column_names
@@ -132,7 +133,7 @@ def ingest_error(e: duckdb.Error, fmt: str) -> IngestError:
     """DuckDB's message without its SQL context, hints for SQL users or staging paths."""
     text = str(e).split("\n\n  file =")[0].split("Possible fixes:")[0]
     text = text.split("Possible Solution:")[0]
-    text = text.split("\n\nLINE ")[0].split("\nLINE ")[0].strip()
+    text = without_line_context(text).split("\nLINE ")[0].strip()
     text = _shorten_original_line(text)
     text = re.sub(r"^[A-Za-z ]+Error: ", "", text)
     text = re.sub(r"(\"|')?/[^\s\"']*/staging/[^\s\"']*(\"|')?", "the file", text)

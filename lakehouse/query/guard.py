@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from lakehouse.duck import without_line_context
 from lakehouse.errors import QueryError
 from lakehouse.layers import TABLE_LAYERS
 
@@ -125,7 +126,7 @@ def _statements(con: duckdb.DuckDBPyConnection, sql: str) -> list[Any]:
     try:
         return list(con.extract_statements(sql))
     except duckdb.Error as e:
-        msg = str(e).split("\n\nLINE")[0]
+        msg = without_line_context(str(e))
         # The parser's own nesting limits: max_expression_depth, and bison's stack ("memory
         # exhausted", which is about nesting, not RAM).
         if "expression depth" in msg or "memory exhausted" in msg:

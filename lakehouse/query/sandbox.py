@@ -52,22 +52,14 @@ def query_settings(settings: Settings) -> Settings:
     return settings
 
 
-def duckdb_config(
-    settings: Settings, spill: Path, *, file_cache: bool = True
-) -> dict[str, str | bool | int | float | list[str]]:
+def duckdb_config(settings: Settings, spill: Path, *, file_cache: bool = True) -> duck.DuckConfig:
     """A query worker's DuckDB: its memory, spill and threads; no extension or Python lookups."""
-    config: dict[str, str | bool | int | float | list[str]] = {
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
+    threads = settings.query_threads or settings.duckdb_threads
+    return duck.base_config(settings.query_memory_limit, spill, threads) | {
         "python_enable_replacements": False,  # no scans of the worker's Python variables
-        "memory_limit": settings.query_memory_limit,
-        "temp_directory": str(spill),
         "max_temp_directory_size": settings.query_temp_limit,
         "enable_external_file_cache": file_cache,
     }
-    if settings.query_threads or settings.duckdb_threads:
-        config["threads"] = settings.query_threads or settings.duckdb_threads or 1
-    return config
 
 
 @dataclass(frozen=True)
@@ -158,9 +150,7 @@ class Sandbox:
     ) -> None:
         for key, scan in wanted.items():
             if views.get(key) != scan:
-                con.execute(
-                    f"CREATE OR REPLACE VIEW {key[0]}.{quote_ident(key[1])} AS SELECT * FROM {scan}"
-                )
+                duck.create_view(con, key[0], key[1], scan)
                 views[key] = scan
 
     @contextmanager
@@ -342,7 +332,7 @@ def query_error(e: Exception, settings: Settings) -> QueryError:
     kind = type(e)
     if not isinstance(e, duckdb.Error):
         kind = next((k for p, k in _PREFIXES.items() if text.startswith(p)), kind)
-    first = " ".join(text.split("\n\nLINE")[0].split())
+    first = " ".join(duck.without_line_context(text).split())
     for prefix in ("Catalog Error: ", "Binder Error: ", "Parser Error: ", "Conversion Error: "):
         first = first.removeprefix(prefix)
     if issubclass(kind, duckdb.OutOfMemoryException):

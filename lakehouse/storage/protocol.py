@@ -85,3 +85,10 @@ class Storage(Protocol):
     def delete_prefix(self, prefix: str) -> int:
         """Delete everything under `prefix`; returns how many objects went."""
         ...
+
+
+def delete_listed(storage: Storage, prefix: str) -> int:
+    """Delete every object under `prefix` as listed now; return how many there were."""
+    keys = [o.key for o in storage.list_objects(prefix)]
+    storage.delete(keys)
+    return len(keys)

@@ -33,7 +33,7 @@ from croniter import croniter
 from lakehouse import duck
 from lakehouse.duck import parquet_scan
 from lakehouse.errors import ConfigError, LakehouseError, QueryError
-from lakehouse.layers import TABLE_LAYERS, Layer, check_table_name, quote_ident
+from lakehouse.layers import TABLE_LAYERS, Layer, check_table_name
 from lakehouse.query import guard
 from lakehouse.query.sandbox import query_settings
 from lakehouse.settings import Settings
@@ -205,10 +205,7 @@ def locked_connection(
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
         for t in tables:
             if t.layer in layers:
-                con.execute(
-                    f"CREATE OR REPLACE VIEW {t.layer}.{quote_ident(t.name)} AS "
-                    f"SELECT * FROM {t.scan_sql}"
-                )
+                duck.create_view(con, t.layer, t.name, t.scan_sql)
         yield con
     finally:
         con.close()
