@@ -45,7 +45,7 @@ run-s3: $(VENV)/.installed-dev ## Like run, on a local S3 server (SeaweedFS) ins
 lint: $(VENV)/.installed-dev ## ruff, mypy (strict on lakehouse/), import-linter
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy lakehouse pipelines streamlit_app tests benchmarks
+	$(BIN)/mypy lakehouse pipelines streamlit_app tests benchmarks devtools
 	$(BIN)/lint-imports
 
 # Browser tests drive Debian's Chromium; Playwright never downloads a browser here.

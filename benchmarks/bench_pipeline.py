@@ -134,9 +134,10 @@ def silver_env(scratch: Path) -> dict[str, str]:
 
 def child_prepare(root: Path) -> None:
     """Write what the raw children run: the silver asset's own SQL and DuckDB limits."""
-    from lakehouse import Settings, bronze, duck
-    from lakehouse.silver import clean_sql, detect_temporal
+    from lakehouse import Settings, duck
     from lakehouse.storage import open_storage
+    from lakehouse.tables import bronze
+    from lakehouse.transform.silver import clean_sql, detect_temporal
 
     settings = Settings()
     storage = open_storage(settings)
@@ -348,7 +349,7 @@ def e2e_settings(scratch: Path) -> "Settings":
 def lake_environment(settings: "Settings", cwd: Path) -> Iterator[None]:
     """The stack's processes inherit our environment and folder: only these RATATOUILLE_*
     settings (as the end-to-end test exports them), no DAGSTER_*, no `.env` in the cwd."""
-    from pipelines.home import dagster_home
+    from pipelines.dagster_home import dagster_home
 
     saved, here = dict(os.environ), Path.cwd()
     for key in list(os.environ):

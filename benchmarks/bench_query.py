@@ -38,11 +38,12 @@ import pyarrow as pa
 from pydantic import SecretStr
 
 from benchmarks import machine
-from lakehouse import Lakehouse, QueryResult, Settings, catalog, duck, snapshots
-from lakehouse.guard import check_query, cte_names, iter_nodes
+from lakehouse import Lakehouse, QueryResult, Settings, duck
 from lakehouse.layers import quote_ident
-from lakehouse.sandbox import duckdb_config, query_settings
+from lakehouse.query.guard import check_query, cte_names, iter_nodes
+from lakehouse.query.sandbox import duckdb_config, query_settings
 from lakehouse.storage import open_storage
+from lakehouse.tables import catalog, snapshots
 
 if TYPE_CHECKING:
     from tests.s3server import S3Server

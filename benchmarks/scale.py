@@ -28,7 +28,7 @@ from typing import Any
 
 from benchmarks import bench_ingest, machine
 from lakehouse import Settings
-from pipelines.home import prepare_home  # dagster.yaml without importing dagster
+from pipelines.dagster_home import prepare_home  # dagster.yaml without importing dagster
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -430,7 +430,7 @@ def s3_server(scratch: Path, mode: str) -> Iterator[Any | None]:
     if mode != "s3":
         yield None
         return
-    from lakehouse.s3server import S3Server
+    from devtools.s3server import S3Server
 
     server = S3Server(scratch / "s3")
     server.start()

@@ -30,17 +30,17 @@ check() {
 }
 
 # Rate every secret that passed: length and common passwords, with the account names as
-# context (lakehouse/secret_strength.py, the rule doctor and the login use too). Values go
+# context (lakehouse/cli/secret_strength.py, the rule doctor and the login use too). Values go
 # NUL-separated on stdin, never on a command line.
 strength() {
   local name out status
   out=$(for name in "${passed[@]}"; do printf '%s\0%s\0' "$name" "${!name}"; done |
-    python3 -m lakehouse.secret_strength)
+    python3 -m lakehouse.cli.secret_strength)
   status=$?
   if ((status == 3)); then
     while IFS= read -r line; do problem "$line"; done <<<"$out"
   elif ((status != 0)); then
-    problem "the secret strength check could not run (python3 -m lakehouse.secret_strength" \
+    problem "the secret strength check could not run (python3 -m lakehouse.cli.secret_strength" \
 "exited with $status); nothing can be said about the secrets."
   fi
 }

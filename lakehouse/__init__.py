@@ -1,9 +1,11 @@
-"""Ratatouille's lakehouse library: storage, ingest, snapshots, catalog, DuckDB, sandboxed SQL."""
+"""Ratatouille's lakehouse library: storage, ingest, snapshots, catalog, DuckDB, sandboxed SQL.
 
-from lakehouse.bronze import SchemaDrift
-from lakehouse.catalog import TableInfo
-from lakehouse.charts import ChartData, ChartSpec, suggest_chart
-from lakehouse.engine import ExportResult, QueryEngine, QueryResult
+The public API is this module's names below, plus the public modules `lakehouse.settings`,
+`lakehouse.errors`, `lakehouse.layers`, `lakehouse.passwords`, `lakehouse.query.charts` and
+`lakehouse.demo`; `lineage` and `models` are exported as modules. `pipelines/` and
+`streamlit_app/` import nothing else from the library (import-linter, pyproject.toml).
+"""
+
 from lakehouse.errors import (
     ConfigError,
     IngestError,
@@ -12,13 +14,30 @@ from lakehouse.errors import (
     StorageError,
     TableNotFoundError,
 )
-from lakehouse.ingest import IngestResult
+from lakehouse.ingest.landing import PREFIX as LANDING_PREFIX
+from lakehouse.ingest.landing import LandingFile
+from lakehouse.ingest.load import IngestResult, Progress
 from lakehouse.lake import Lakehouse, connect
 from lakehouse.layers import Layer
+from lakehouse.query.charts import ChartData, ChartSpec, suggest_chart
+from lakehouse.query.engine import QueryEngine
+from lakehouse.query.inputs import QueryInputs, query_inputs
+from lakehouse.query.results import ExportResult, QueryResult
+from lakehouse.query.saved_queries import NAME_MAX as QUERY_NAME_MAX
+from lakehouse.query.saved_queries import QueryStore, SavedQuery
 from lakehouse.settings import Settings
-from lakehouse.snapshots import Snapshot
+from lakehouse.tables import lineage
+from lakehouse.tables.bronze import BatchManifest, Mode, SchemaDrift
+from lakehouse.tables.catalog import TableInfo
+from lakehouse.tables.snapshots import Snapshot
+from lakehouse.transform import models
+from lakehouse.transform.models import Model, notebook_tables
+from lakehouse.transform.silver import SilverResult
 
 __all__ = [
+    "LANDING_PREFIX",
+    "QUERY_NAME_MAX",
+    "BatchManifest",
     "ChartData",
     "ChartSpec",
     "ConfigError",
@@ -27,16 +46,28 @@ __all__ = [
     "IngestResult",
     "Lakehouse",
     "LakehouseError",
+    "LandingFile",
     "Layer",
+    "Mode",
+    "Model",
+    "Progress",
     "QueryEngine",
     "QueryError",
+    "QueryInputs",
     "QueryResult",
+    "QueryStore",
+    "SavedQuery",
     "SchemaDrift",
     "Settings",
+    "SilverResult",
     "Snapshot",
     "StorageError",
     "TableInfo",
     "TableNotFoundError",
     "connect",
+    "lineage",
+    "models",
+    "notebook_tables",
+    "query_inputs",
     "suggest_chart",
 ]

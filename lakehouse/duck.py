@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from lakehouse.errors import ConfigError
-from lakehouse.layers import quote_literal
+from lakehouse.layers import quote_ident, quote_literal
 from lakehouse.settings import Settings
 
 
@@ -89,6 +89,33 @@ def _alive(pid: int) -> bool:
     return True
 
 
+DuckConfig = dict[str, str | bool | int | float | list[str]]
+
+
+def base_config(memory_limit: str, spill: Path, threads: int | None) -> DuckConfig:
+    """Every connection's config: no extension installed or loaded behind the lake's back, its
+    memory limit, its own spill folder, and its threads (DuckDB's default when None)."""
+    config: DuckConfig = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "memory_limit": memory_limit,
+        "temp_directory": str(spill),
+    }
+    if threads:
+        config["threads"] = threads
+    return config
+
+
+def create_view(con: duckdb.DuckDBPyConnection, layer: str, name: str, scan_sql: str) -> None:
+    """`<layer>.<name>` as a view over a table's scan (its current snapshot's files)."""
+    con.execute(f"CREATE OR REPLACE VIEW {layer}.{quote_ident(name)} AS SELECT * FROM {scan_sql}")
+
+
+def without_line_context(message: str) -> str:
+    """A DuckDB error message without the `LINE n: <the SQL>` context it appends."""
+    return message.split("\n\nLINE")[0]
+
+
 def connect(
     settings: Settings, *, extensions: tuple[str, ...] = (), memory_limit: str | None = None
 ) -> duckdb.DuckDBPyConnection:
@@ -101,14 +128,9 @@ def connect(
         _sweep_spill(spill_root)
         _SWEPT.add(spill_root)
     spill = spill_root / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-    config: dict[str, str | bool | int | float | list[str]] = {
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
-        "memory_limit": memory_limit or settings.duckdb_memory_limit,
-        "temp_directory": str(spill),
-    }
-    if settings.duckdb_threads:
-        config["threads"] = settings.duckdb_threads
+    config = base_config(
+        memory_limit or settings.duckdb_memory_limit, spill, settings.duckdb_threads
+    )
     con = duckdb.connect(":memory:", config=config)
     # Progress goes through query_progress(), never to the terminal; a Jupyter kernel
     # without ipywidgets refuses the setting (and prints no bar anyway).

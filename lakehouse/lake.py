@@ -9,18 +9,25 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import duckdb
 
-from lakehouse import catalog, charts, duck, guard, models, silver, snapshots
-from lakehouse.bronze import Mode
-from lakehouse.catalog import TableInfo
-from lakehouse.charts import ChartData, ChartSpec
+from lakehouse import duck
 from lakehouse.duck import parquet_scan
-from lakehouse.engine import ExportResult, QueryEngine, QueryResult
-from lakehouse.errors import LakehouseError, QueryError
-from lakehouse.ingest import IngestResult, Progress, ingest
-from lakehouse.layers import TABLE_LAYERS, Layer, quote_ident
+from lakehouse.errors import QueryError, TableNotFoundError
+from lakehouse.ingest import landing
+from lakehouse.ingest.landing import LandingFile
+from lakehouse.ingest.load import IngestResult, Progress, ingest
+from lakehouse.layers import TABLE_LAYERS, Layer
+from lakehouse.query import charts
+from lakehouse.query.charts import ChartData, ChartSpec
+from lakehouse.query.engine import QueryEngine
+from lakehouse.query.inputs import inputs_of
+from lakehouse.query.results import ExportResult, QueryResult
 from lakehouse.settings import Settings
-from lakehouse.snapshots import Snapshot
 from lakehouse.storage import Storage, open_storage
+from lakehouse.tables import bronze, catalog, snapshots
+from lakehouse.tables.bronze import BatchManifest, Mode
+from lakehouse.tables.catalog import TableInfo
+from lakehouse.tables.snapshots import Snapshot
+from lakehouse.transform import models, silver
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -132,6 +139,51 @@ class Lakehouse:
     def restore(self, layer: Layer | str, table: str, snapshot_id: str) -> Snapshot:
         return snapshots.restore(self.storage, layer, table, snapshot_id)
 
+    # -- landing, bronze batches and freshness (what the sensors ask) ---------------------
+    def pending_landing(
+        self, now: datetime | None = None
+    ) -> tuple[list[LandingFile], list[LandingFile]]:
+        """(landing files ready to ingest, files still being written), oldest first."""
+        return landing.pending(self.storage, self.settings.landing_settle_s, now)
+
+    def ingest_landing(
+        self, key: str, run_id: str | None = None, *, dataset: str | None = None
+    ) -> IngestResult:
+        """Ingest one landing file into bronze; a rejected file moves to `landing/_rejected/`."""
+        return landing.ingest_file(self.settings, self.storage, key, run_id, dataset=dataset)
+
+    def bronze_datasets(self) -> list[str]:
+        """Every dataset with a folder in bronze."""
+        return self.storage.list_dirs(f"{Layer.BRONZE.value}/")
+
+    def bronze_batches(self, dataset: str) -> list[BatchManifest]:
+        """The dataset's current bronze batches, oldest first (empty if it has none)."""
+        return bronze.current_batches(self.storage, dataset)
+
+    def built_from(self, layer: Layer | str, table: str) -> dict[str, str] | None:
+        """The input snapshots the table's current snapshot records; None if there is none."""
+        try:
+            return self.snapshot(layer, table).inputs
+        except TableNotFoundError:
+            return None
+
+    def find_tables(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], TableInfo | None]:
+        """(layer, name) → its TableInfo, or None where there is no such table."""
+        return catalog.find_tables(self.storage, wanted)
+
+    def stale_inputs(
+        self, layer: Layer | str, table: str, infos: list[TableInfo]
+    ) -> list[TableInfo]:
+        """The inputs that changed since the table was built (all of them if it never was)."""
+        try:
+            snap = self.snapshot(layer, table)
+        except TableNotFoundError:
+            return infos
+        if snap.inputs is None:  # built without a record: compare times
+            built = datetime.fromisoformat(snap.created_at)
+            return [i for i in infos if datetime.fromisoformat(i.updated_at) > built]
+        return [i for i in infos if snap.inputs.get(i.qualified_name) != i.snapshot_id]
+
     # -- catalog and reading --------------------------------------------------------------
     def tables(self, layer: Layer | str | None = None) -> list[TableInfo]:
         return catalog.list_tables(self.storage, layer)
@@ -154,10 +206,7 @@ class Lakehouse:
         for layer in TABLE_LAYERS:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer.value}")
         for t in tables:
-            con.execute(
-                f"CREATE OR REPLACE VIEW {t.layer}.{quote_ident(t.name)} AS "
-                f"SELECT * FROM {t.scan_sql}"
-            )
+            duck.create_view(con, t.layer, t.name, t.scan_sql)
 
     def read(self, layer: Layer | str, table: str, as_of: str | datetime | None = None) -> pa.Table:
         """A whole table as Arrow (for small tables; big ones go through `sql`)."""
@@ -224,21 +273,6 @@ class Lakehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def inputs_of(sql: str, tables: list[TableInfo]) -> dict[str, str] | None:
-    """`layer.table` → snapshot id for each lake table the SQL reads; None if it reads more
-    than lake tables (files, functions the query guard does not know) or cannot be parsed."""
-    try:
-        read = guard.check_query(sql, tuple(layer.value for layer in TABLE_LAYERS)).tables
-    except LakehouseError:
-        return None
-    by_name = {(t.layer, t.name): t for t in tables}
-    return {
-        f"{lay}.{name}": by_name[lay, name].snapshot_id
-        for lay, name in read
-        if (lay, name) in by_name
-    }
 
 
 def connect(settings: Settings | None = None, **overrides: object) -> Lakehouse:

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 QUERY_LAYERS = ("silver", "gold", "bronze")
@@ -211,6 +211,11 @@ class Settings(BaseSettings):
                     f"got {unknown or 'nothing'}"
                 )
         return value
+
+
+def invalid_settings(e: ValidationError) -> str:
+    """What is wrong with the settings, one `field: problem` per invalid value."""
+    return "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
 
 
 def endpoint_problem(endpoint: str | None) -> str | None:

@@ -7,8 +7,7 @@ reload: they are partitions of the bronze and silver assets.
 
 import dagster as dg
 
-from lakehouse import Settings
-from lakehouse.models import notebook_tables
+from lakehouse import Settings, notebook_tables
 from pipelines.assets.bronze import bronze_datasets
 from pipelines.assets.gold import daily_orders, gold_inputs, model_definitions
 from pipelines.assets.notebooks import OUTPUT_NOTEBOOKS, notebook_assets, output_notebooks

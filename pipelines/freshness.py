@@ -14,20 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from lakehouse import Lakehouse, Settings, TableNotFoundError
-from lakehouse.catalog import TableInfo, find_tables
+from lakehouse import Lakehouse
 from lakehouse.layers import Layer
-from lakehouse.snapshots import current
+from pipelines.in_flight import runs_in_flight
 from pipelines.keys import gold_key
+from pipelines.resources import LakehouseResource
 
 GoldInputs = dict[str, tuple[tuple[str, str], ...]]  # gold table → the (layer, table)s it reads
-
-_IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 
 def freshness_sensor(inputs: GoldInputs, interval_s: int, grace_s: float) -> dg.SensorDefinition:
@@ -39,16 +32,17 @@ def freshness_sensor(inputs: GoldInputs, interval_s: int, grace_s: float) -> dg.
         description="Rebuilds a gold table whose inputs changed after it was built, when "
         "automation has not done so within a grace period.",
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    def _sensor(
+        context: dg.SensorEvaluationContext, lakehouse: LakehouseResource
+    ) -> dg.SensorResult:
         busy = assets_in_flight(context.instance)
-        return freshness_tick(Lakehouse(Settings()), inputs, busy, grace_s)
+        return freshness_tick(lakehouse.lake, inputs, busy, grace_s)
 
     return _sensor
 
 
 def assets_in_flight(instance: dg.DagsterInstance) -> set[dg.AssetKey]:
-    runs = instance.get_runs(dg.RunsFilter(statuses=_IN_FLIGHT), limit=500)
-    return {key for run in runs for key in (run.asset_selection or ())}
+    return {key for run in runs_in_flight(instance) for key in (run.asset_selection or ())}
 
 
 def freshness_tick(
@@ -60,7 +54,7 @@ def freshness_tick(
 ) -> dg.SensorResult:
     now = now or datetime.now(UTC)
     wanted = sorted({dep for deps in inputs.values() for dep in deps})
-    found = find_tables(lake.storage, wanted)
+    found = lake.find_tables(wanted)
     requests, waiting = [], []
     for name, deps in sorted(inputs.items()):
         if gold_key(name) in busy or not deps:
@@ -69,7 +63,7 @@ def freshness_tick(
         if any(i is None for i in infos):
             continue  # an input does not exist yet: nothing to build from
         state = {i.qualified_name: i.snapshot_id for i in infos if i is not None}
-        changed = stale_inputs(lake, name, [i for i in infos if i is not None])
+        changed = lake.stale_inputs(Layer.GOLD, name, [i for i in infos if i is not None])
         if not changed:
             continue
         newest = max(datetime.fromisoformat(i.updated_at) for i in changed)
@@ -88,15 +82,3 @@ def freshness_tick(
     if not requests:
         skip = f"Waiting for automation: {', '.join(waiting)}." if waiting else "Gold is fresh."
     return dg.SensorResult(run_requests=requests, skip_reason=skip)
-
-
-def stale_inputs(lake: Lakehouse, name: str, infos: list[TableInfo]) -> list[TableInfo]:
-    """The inputs that changed since `gold.<name>` was built (all of them if it never was)."""
-    try:
-        snap = current(lake.storage, Layer.GOLD, name)
-    except TableNotFoundError:
-        return infos
-    if snap.inputs is None:  # built without a record: compare times
-        built = datetime.fromisoformat(snap.created_at)
-        return [i for i in infos if datetime.fromisoformat(i.updated_at) > built]
-    return [i for i in infos if snap.inputs.get(i.qualified_name) != i.snapshot_id]

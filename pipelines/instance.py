@@ -1,4 +1,4 @@
-"""Dagster's own storage: pruning of old runs (its home folder and yaml: pipelines/home.py).
+"""Dagster's own storage: pruning of old runs (its home folder and yaml: pipelines/dagster_home.py).
 
 Locally Dagster keeps runs, event logs and schedules in SQLite under `<state_dir>/dagster`;
 the compose stack mounts `deploy/dagster/dagster.postgres.yaml` and keeps them in PostgreSQL.

@@ -174,7 +174,7 @@ class Launcher:
 def with_local_s3(settings: Settings, stack: contextlib.ExitStack) -> Settings:
     """Start a SeaweedFS S3 server under the state folder (data kept across runs) and point
     every service at it, with the read-only key for playground queries."""
-    from lakehouse.s3server import REGION, S3Server
+    from devtools.s3server import REGION, S3Server
 
     server = S3Server(settings.state_dir.resolve() / "s3")
     server.start()

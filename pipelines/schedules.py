@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from lakehouse.models import Model
+from lakehouse import Model
 from pipelines.keys import gold_key
 
 

@@ -9,28 +9,22 @@ from collections.abc import Set
 
 import dagster as dg
 
-from lakehouse import Lakehouse, Settings, TableNotFoundError, bronze, landing
+from lakehouse import Lakehouse
 from lakehouse.layers import Layer
-from lakehouse.snapshots import current
 from pipelines.assets.bronze import batch_metadata
 from pipelines.assets.silver import SilverConfig
+from pipelines.in_flight import runs_in_flight
 from pipelines.keys import BRONZE, SILVER, datasets
+from pipelines.resources import LakehouseResource
 
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 SILVER_OP = "silver__datasets"
 
 
 def silver_in_flight(instance: dg.DagsterInstance) -> set[str]:
     """Datasets with a silver run queued or running."""
-    runs = instance.get_runs(dg.RunsFilter(statuses=IN_FLIGHT), limit=500)
     return {
         run.tags["dagster/partition"]
-        for run in runs
+        for run in runs_in_flight(instance)
         if SILVER in (run.asset_selection or ()) and "dagster/partition" in run.tags
     }
 
@@ -44,18 +38,17 @@ def bronze_sensor(interval_s: int) -> dg.SensorDefinition:
         description="Notices new bronze batches (upload, landing, CLI) and rebuilds that "
         "dataset's silver table; a new dataset becomes a new partition, no reload needed.",
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        return bronze_tick(Lakehouse(Settings()), context, silver_in_flight(context.instance))
+    def _sensor(
+        context: dg.SensorEvaluationContext, lakehouse: LakehouseResource
+    ) -> dg.SensorResult:
+        return bronze_tick(lakehouse.lake, context, silver_in_flight(context.instance))
 
     return _sensor
 
 
 def silver_source(lake: Lakehouse, dataset: str) -> str | None:
     """The bronze batch the current silver snapshot was built up to, if any."""
-    try:
-        inputs = current(lake.storage, Layer.SILVER, dataset).inputs or {}
-    except TableNotFoundError:
-        return None
+    inputs = lake.built_from(Layer.SILVER, dataset) or {}
     return inputs.get(f"{Layer.BRONZE.value}.{dataset}")
 
 
@@ -65,8 +58,8 @@ def bronze_tick(
     reported: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     known = set(context.instance.get_dynamic_partitions(datasets.name or "datasets"))
     new_partitions, requests, events = [], [], []
-    for dataset in lake.storage.list_dirs(f"{Layer.BRONZE.value}/"):
-        batches = bronze.current_batches(lake.storage, dataset)
+    for dataset in lake.bronze_datasets():
+        batches = lake.bronze_batches(dataset)
         if not batches:
             continue
         newest = batches[-1].batch_id
@@ -107,18 +100,20 @@ def landing_sensor(interval_s: int) -> dg.SensorDefinition:
         description="Ingests each settled file in the landing zone once, and builds its "
         "dataset's silver table in the same run.",
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    def _sensor(
+        context: dg.SensorEvaluationContext, lakehouse: LakehouseResource
+    ) -> dg.SensorResult:
         known = set(context.instance.get_dynamic_partitions(datasets.name or "datasets"))
-        return landing_tick(Lakehouse(Settings()), known)
+        return landing_tick(lakehouse.lake, known)
 
     return _sensor
 
 
 def landing_tick(lake: Lakehouse, known: Set[str] = frozenset()) -> dg.SensorResult:
-    ready, settling = landing.pending(lake.storage, lake.settings.landing_settle_s)
+    ready, settling = lake.pending_landing()
     requests, new = [], set()
     for f in ready:
-        dataset = landing.dataset_for(f)
+        dataset = f.destination
         if dataset not in known:
             new.add(dataset)
         requests.append(

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 
 from lakehouse import Settings
-from pipelines.home import prepare_home
+from pipelines.dagster_home import prepare_home
 
 LOCATION = "ratatouille"
 _BIN = Path(sys.executable).parent

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from lakehouse.s3server import REGION, S3Server
+from devtools.s3server import REGION, S3Server
 from tests.report import pytest_runtest_makereport, pytest_terminal_summary, record
 
 LAYERS = ("bronze", "silver", "gold", "landing")

@@ -1,8 +1,8 @@
 """Storage backends behind one protocol."""
 
 from lakehouse.settings import Settings
-from lakehouse.storage.base import ObjectInfo, ObjectNotFound, Storage
 from lakehouse.storage.local import LocalStorage
+from lakehouse.storage.protocol import ObjectInfo, ObjectNotFound, Storage
 
 
 def open_storage(settings: Settings) -> Storage:

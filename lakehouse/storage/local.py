@@ -9,7 +9,13 @@ from pathlib import Path
 
 from lakehouse.errors import StorageError
 from lakehouse.layers import Layer
-from lakehouse.storage.base import ObjectInfo, ObjectNotFound, check_prefix, split_key
+from lakehouse.storage.protocol import (
+    ObjectInfo,
+    ObjectNotFound,
+    check_prefix,
+    delete_listed,
+    split_key,
+)
 
 # Files being written start with this; listings skip them, so readers never see them.
 _TMP_PREFIX = ".tmp-"
@@ -139,6 +145,4 @@ class LocalStorage:
             folder = folder.parent
 
     def delete_prefix(self, prefix: str) -> int:
-        keys = [o.key for o in self.list_objects(prefix)]
-        self.delete(keys)
-        return len(keys)
+        return delete_listed(self, prefix)

@@ -12,7 +12,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lakehouse.errors import ConfigError, StorageError
 from lakehouse.layers import Layer
 from lakehouse.settings import Settings, endpoint_problem
-from lakehouse.storage.base import ObjectInfo, ObjectNotFound, check_prefix, split_key
+from lakehouse.storage.protocol import (
+    ObjectInfo,
+    ObjectNotFound,
+    check_prefix,
+    delete_listed,
+    split_key,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -196,6 +202,4 @@ class S3Storage:
                     )
 
     def delete_prefix(self, prefix: str) -> int:
-        keys = [o.key for o in self.list_objects(prefix)]
-        self.delete(keys)
-        return len(keys)
+        return delete_listed(self, prefix)

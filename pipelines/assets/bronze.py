@@ -4,7 +4,7 @@ from typing import Any
 
 import dagster as dg
 
-from lakehouse.bronze import BatchManifest
+from lakehouse import BatchManifest
 from pipelines.keys import BRONZE, datasets
 
 bronze_datasets = dg.AssetSpec(

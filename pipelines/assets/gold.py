@@ -6,9 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
-from lakehouse import ConfigError, Settings
+from lakehouse import ConfigError, Model, Settings
 from lakehouse import models as sql_models
-from lakehouse.models import Model
 from pipelines.automation import GOLD_FOLLOWS_INPUTS
 from pipelines.keys import SILVER, dep_on, gold_key
 from pipelines.metadata import snapshot_metadata

@@ -3,8 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
-from lakehouse import Lakehouse, LakehouseError, bronze, landing
-from lakehouse.silver import SilverResult
+from lakehouse import Lakehouse, LakehouseError, SilverResult
 from pipelines.assets.bronze import batch_metadata
 from pipelines.keys import BRONZE, SILVER, datasets
 from pipelines.metadata import snapshot_metadata
@@ -73,11 +72,9 @@ def ingest_landing_file(context: dg.AssetExecutionContext, lake: Lakehouse, key:
     """Ingest a landing file into this partition's dataset; a rejected file fails the run."""
     dataset = context.partition_key
     try:
-        result = landing.ingest_file(
-            lake.settings, lake.storage, key, context.run.run_id, dataset=dataset
-        )
+        result = lake.ingest_landing(key, context.run.run_id, dataset=dataset)
     except LakehouseError as e:
-        if not bronze.current_batches(lake.storage, dataset):  # nothing ever landed
+        if not lake.bronze_batches(dataset):  # nothing ever landed
             context.instance.delete_dynamic_partition(datasets.name or "datasets", dataset)
         raise dg.Failure(
             description=f"{key} was rejected. {e.title}: {e.msg}",
@@ -87,7 +84,7 @@ def ingest_landing_file(context: dg.AssetExecutionContext, lake: Lakehouse, key:
         dg.AssetMaterialization(
             BRONZE,
             partition=dataset,
-            metadata=batch_metadata(bronze.current_batches(lake.storage, dataset)),
+            metadata=batch_metadata(lake.bronze_batches(dataset)),
         )
     )
     context.log.info(f"{key} → bronze.{dataset}: {result.rows} rows in {result.elapsed_s:.1f} s")

@@ -4,8 +4,7 @@ from typing import Any
 
 import streamlit as st
 
-from lakehouse import ChartData, LakehouseError, Layer, TableInfo, lineage
-from lakehouse.saved_queries import SavedQuery
+from lakehouse import ChartData, LakehouseError, Layer, SavedQuery, TableInfo, query_inputs
 from streamlit_app.components.charts import altair_chart, spec_from_dict
 from streamlit_app.components.failsafe import show_error
 from streamlit_app.components.saved_queries import query_store
@@ -84,7 +83,7 @@ def _pinned(saved: list[SavedQuery], tables: list[TableInfo]) -> None:
     for column, q in zip(st.columns(2) * len(saved), saved, strict=False):
         with column.container(border=True):
             st.markdown(f"**{plain(q.name)}**")
-            inputs = lineage.query_inputs(q.sql, tables)
+            inputs = query_inputs(q.sql, tables)
             if inputs.missing:
                 st.caption(
                     f"Waiting for {plain(', '.join(inputs.missing))}: the pipeline builds it."

@@ -3,9 +3,8 @@
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from lakehouse import LakehouseError
-from lakehouse.bronze import Mode
-from lakehouse.landing import PREFIX as LANDING
+from lakehouse import LANDING_PREFIX as LANDING
+from lakehouse import LakehouseError, Mode
 from lakehouse.layers import check_table_name, dataset_name_from_filename
 from streamlit_app.components.failsafe import show_error
 from streamlit_app.components.upload_results import ingest, show

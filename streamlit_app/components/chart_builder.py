@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 
 from lakehouse import ChartData, ChartSpec, Lakehouse, LakehouseError, QueryResult, suggest_chart
-from lakehouse.charts import AGGREGATES, GRAINS, Kind, Mark, kind_of
+from lakehouse.query.charts import AGGREGATES, GRAINS, Kind, Mark, kind_of
 from streamlit_app.components.charts import (
     altair_chart,
     chart_image,

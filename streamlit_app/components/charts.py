@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse import ChartData, ChartSpec, LakehouseError, QueryError
-from lakehouse.charts import MAX_MARKS, Kind
+from lakehouse.query.charts import MAX_MARKS, Kind
 
 ImageFormat = Literal["png", "svg"]
 OTHER = "other"  # the bucket lake.chart merges colors past the top N into

@@ -8,8 +8,7 @@ from typing import Any, Literal
 
 import streamlit as st
 
-from lakehouse import Lakehouse, LakehouseError, QueryResult
-from lakehouse.saved_queries import QueryStore
+from lakehouse import Lakehouse, LakehouseError, QueryResult, QueryStore
 from streamlit_app.components.chart_builder import render_chart_builder
 from streamlit_app.components.failsafe import show_error, unexpected
 from streamlit_app.components.text import plain

@@ -5,9 +5,9 @@ from typing import Any
 
 import streamlit as st
 
-from lakehouse import LakehouseError, Settings
+from lakehouse import QUERY_NAME_MAX as NAME_MAX
+from lakehouse import LakehouseError, QueryStore, SavedQuery, Settings
 from lakehouse.passwords import login_required
-from lakehouse.saved_queries import NAME_MAX, QueryStore, SavedQuery
 from streamlit_app import auth
 from streamlit_app.components.failsafe import show_error
 from streamlit_app.page_state import PlaygroundState

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from lakehouse import TableInfo
-from lakehouse.charts import kind_of
 from lakehouse.layers import quote_ident, quote_literal
+from lakehouse.query.charts import kind_of
 
 MAX_EXAMPLE_TABLES = 20  # beyond this the "rows per table" example gets unwieldy
 LAYER_ORDER = ("silver", "gold", "bronze")  # the table an example starts from, best first

@@ -12,9 +12,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from lakehouse import IngestResult, Lakehouse, LakehouseError
-from lakehouse.bronze import Mode
-from lakehouse.ingest import Progress
+from lakehouse import IngestResult, Lakehouse, LakehouseError, Mode, Progress
 from streamlit_app.components.failsafe import show_error, unexpected
 from streamlit_app.components.text import plain
 from streamlit_app.dagster_client import DagsterError

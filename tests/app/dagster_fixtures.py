@@ -19,7 +19,7 @@ import pytest
 from lakehouse import Lakehouse, Settings
 from pipelines.serve import DagsterStack, free_port
 from streamlit_app.dagster_client import IN_FLIGHT, DagsterClient, RunInfo
-from tests.lakedirs import env_vars, lake_dirs
+from tests.support.lakedirs import env_vars, lake_dirs
 
 ORDERS = """order_id,customer_id,amount,status,order_date
 1,a,10,completed,2025-01-01

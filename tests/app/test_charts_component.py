@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from lakehouse import ChartData, ChartSpec, Lakehouse, QueryError, Settings
-from lakehouse.charts import MAX_MARKS
+from lakehouse.query.charts import MAX_MARKS
 from streamlit_app.components.charts import (
     ChartImageError,
     altair_chart,

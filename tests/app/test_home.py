@@ -1,21 +1,14 @@
 """The app's entrypoint and home page, driven by Streamlit's AppTest."""
 
-import socket
-
 import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from lakehouse import Lakehouse, Settings, demo
-from lakehouse.saved_queries import QueryStore
+from lakehouse.query.saved_queries import QueryStore
+from pipelines.serve import free_port
 from streamlit_app.state import get_lakehouse
 from tests.app.appenv import APP, ROOT, fresh_app
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lakehouse import Lakehouse, Settings
-from lakehouse.saved_queries import QueryStore
+from lakehouse.query.saved_queries import QueryStore
 from streamlit_app.state import get_lakehouse
 from tests.app.appenv import APP, fresh_app
 

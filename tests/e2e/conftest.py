@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from lakehouse import Settings
 from pipelines.serve import DagsterStack, free_port
-from tests.lakedirs import env_vars, lake_dirs
+from tests.support.lakedirs import env_vars, lake_dirs
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "e2e"

@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from lakehouse import ConfigError, Settings
-from lakehouse.cli import main
+from lakehouse.cli.main import main
 from lakehouse.passwords import check_hash, check_password, hash_password, login_required
 
 

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.postgres import HOST, PostgresServer
+from tests.support.postgres import HOST, PostgresServer
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from lakehouse import Lakehouse, Settings
-from tests.lakedirs import env_vars, lake_dirs
+from tests.support.lakedirs import env_vars, lake_dirs
 
 ORDERS_MODEL = """-- description: Revenue per customer from completed orders.
 -- key: customer_id

@@ -22,9 +22,9 @@ from dagster._core.storage.schedules import SqliteScheduleStorage
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from lakehouse import Settings
-from pipelines.home import TEMPLATES, dagster_home, prepare_home
+from pipelines.dagster_home import TEMPLATES, dagster_home, prepare_home
 from pipelines.instance import delete_old_runs, housekeeping_job, housekeeping_schedule
-from tests.postgres import PostgresServer
+from tests.support.postgres import PostgresServer
 
 LOCAL_YAML = TEMPLATES / "dagster.local.yaml"
 POSTGRES_YAML = TEMPLATES / "dagster.postgres.yaml"

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lakehouse import Lakehouse, QueryError, Settings, guard
-from lakehouse.charts import ChartSpec
+from lakehouse import Lakehouse, QueryError, Settings
 from lakehouse.duck import parquet_scan
+from lakehouse.query import guard
+from lakehouse.query.charts import ChartSpec
 
 GOLD = "load_sales"
 UPLOADS = "load_uploads"
@@ -340,7 +341,7 @@ class Load:
 
 
 def worker_processes() -> set[int]:
-    """Live `lakehouse.worker` children of this process, from /proc."""
+    """Live `lakehouse.query.worker` children of this process, from /proc."""
     me, found = os.getpid(), set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -348,7 +349,7 @@ def worker_processes() -> set[int]:
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             mine = fields[0] != "Z" and int(fields[1]) == me
-            if mine and b"lakehouse.worker" in (entry / "cmdline").read_bytes():
+            if mine and b"lakehouse.query.worker" in (entry / "cmdline").read_bytes():
                 found.add(int(entry.name))
         except (OSError, ValueError, IndexError):  # gone meanwhile
             continue

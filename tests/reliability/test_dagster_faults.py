@@ -13,13 +13,14 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from lakehouse import Lakehouse, Settings, staging
+from lakehouse import Lakehouse, Settings
+from lakehouse.storage import staging
 from pipelines.serve import DagsterStack, free_port
 from streamlit_app.dagster_client import IN_FLIGHT, DagsterClient
 from streamlit_app.state import get_lakehouse
 from tests.app.appenv import APP, fresh_app
-from tests.lakedirs import lake_dirs
 from tests.reliability.conftest import Record
+from tests.support.lakedirs import lake_dirs
 
 pytestmark = pytest.mark.slow
 

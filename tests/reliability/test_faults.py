@@ -16,10 +16,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lakehouse import Lakehouse, Settings, snapshots
+from devtools.s3server import REGION, S3Server
+from lakehouse import Lakehouse, Settings
 from lakehouse.errors import IngestError, QueryError, StorageError
-from lakehouse.s3server import REGION, S3Server
-from lakehouse.snapshots import Snapshot
+from lakehouse.tables import snapshots
+from lakehouse.tables.snapshots import Snapshot
 from tests.reliability.conftest import Record
 
 pytestmark = pytest.mark.slow
@@ -361,8 +362,7 @@ def test_disk_full(record: Record, tmp_path: Path, small_disk: Path, events_csv:
 
 def test_leftover_notes_wait_for_their_own_lake(tmp_path: Path) -> None:
     """A note from one lake is never applied to another sharing the state folder."""
-    from lakehouse import leftovers
-    from lakehouse.storage import open_storage
+    from lakehouse.storage import leftovers, open_storage
 
     settings = Settings(lake_root=tmp_path / "a", state_dir=tmp_path / "state")
     other = Settings(lake_root=tmp_path / "b", state_dir=tmp_path / "state")

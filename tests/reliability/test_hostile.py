@@ -17,10 +17,11 @@ from typing import Any, Literal
 
 import pytest
 
-from lakehouse import IngestError, Lakehouse, Settings, landing
-from lakehouse.convert import JSON_TYPED_DEPTH, MAX_JSON_DEPTH
-from lakehouse.ingest import IngestResult
-from tests.lakehouse.test_ingest_errors import CASES
+from lakehouse import IngestError, Lakehouse, Settings
+from lakehouse.ingest import landing
+from lakehouse.ingest.formats import JSON_TYPED_DEPTH, MAX_JSON_DEPTH
+from lakehouse.ingest.load import IngestResult
+from tests.lakehouse.ingest.test_ingest_errors import CASES
 from tests.reliability import hostile
 from tests.reliability.conftest import Record
 

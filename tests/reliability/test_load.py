@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from lakehouse import Lakehouse, QueryEngine, Settings, bronze
-from lakehouse.s3server import S3Server
+from devtools.s3server import S3Server
+from lakehouse import Lakehouse, QueryEngine, Settings
+from lakehouse.tables import bronze
 from pipelines.serve import free_port
 from tests.e2e.conftest import browser, streamlit_server
-from tests.lakedirs import env_vars, lake_dirs
 from tests.reliability import load as workload
 from tests.reliability.conftest import ROOT, Record, load_seconds
+from tests.support.lakedirs import env_vars, lake_dirs
 
 __all__ = ["browser"]
 

@@ -9,7 +9,7 @@ from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from lakehouse import Lakehouse, Settings
-from lakehouse.saved_queries import QueryStore
+from lakehouse.query.saved_queries import QueryStore
 from streamlit_app.components.text import plain
 from tests.app.appenv import APP, fresh_app
 from tests.report import Record

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse import Lakehouse, QueryError, Settings
-from lakehouse.engine import max_body_bytes
+from lakehouse.query.process import max_body_bytes
 
 CEILING_MB = 600
 # The engine samples every 50 ms; at a few GB/s of allocation a worker overshoots by less.

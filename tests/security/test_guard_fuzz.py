@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lakehouse import QueryError
-from lakehouse.guard import check_query
+from lakehouse.query.guard import check_query
 from tests.report import Record
 
 CANARY = 987_654_321  # in every file and non-lake table; lake values stay below 1,000

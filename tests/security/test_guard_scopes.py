@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from lakehouse import Lakehouse, QueryError, Settings
-from lakehouse.guard import MAX_TREE_DEPTH, TableNotAllowed, check_query
-from tests.lakedirs import lake_dirs
+from lakehouse.query.guard import MAX_TREE_DEPTH, TableNotAllowed, check_query
 from tests.report import Record
+from tests.support.lakedirs import lake_dirs
 
 FILE = "/some/file.csv"
 FINDING_1 = (

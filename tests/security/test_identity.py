@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from lakehouse.errors import LakehouseError
 from lakehouse.passwords import hash_password
-from lakehouse.saved_queries import QueryStore
+from lakehouse.query.saved_queries import QueryStore
 from tests.app.appenv import APP, fresh_app
 
 PLAYGROUND = "app_pages/sql_playground.py"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import IngestError, Lakehouse, Settings, landing
+from lakehouse import IngestError, Lakehouse, Settings
+from lakehouse.ingest import landing
 from tests.report import Record
 
 SECRET = b"id,token\n1,TOPSECRET-4711\n"

@@ -13,7 +13,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from lakehouse import ConfigError, Lakehouse, models
+from lakehouse import ConfigError, Lakehouse
+from lakehouse.transform import models
 from pipelines.definitions import build_defs
 from pipelines.keys import BRONZE, SILVER, gold_key
 from tests.pipelines.lake_fixtures import instance, lake

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import ConfigError, Lakehouse, LakehouseError, QueryError, Settings, models
+from lakehouse import ConfigError, Lakehouse, LakehouseError, QueryError, Settings
 from lakehouse.errors import TableNotFoundError
-from tests.lakedirs import lake_dirs
+from lakehouse.transform import models
 from tests.report import Record
+from tests.support.lakedirs import lake_dirs
 
 # Finding 1: the guard took the CTE's name as the path's alias at any nesting level.
 CTE_TRICK = (

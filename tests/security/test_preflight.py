@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import Settings, doctor
-from lakehouse.secret_strength import weak_reason
+from lakehouse import Settings
+from lakehouse.cli import doctor
+from lakehouse.cli.secret_strength import weak_reason
 from tests.report import Record
 from tests.test_deploy import GOOD_SECRETS, ROOT, preflight_env
 
@@ -102,6 +103,6 @@ def test_doctor_flags_weak_secrets_that_are_set(
 def test_module_runs_as_the_script_calls_it() -> None:
     data = b"MINIO_ROOT_USER\0lakeroot\0MINIO_ROOT_PASSWORD\0lakeroot2026\0"
     out = subprocess.run(
-        [sys.executable, "-m", "lakehouse.secret_strength"], input=data, capture_output=True
+        [sys.executable, "-m", "lakehouse.cli.secret_strength"], input=data, capture_output=True
     )
     assert out.returncode == 3 and out.stdout.startswith(b"MINIO_ROOT_PASSWORD ")

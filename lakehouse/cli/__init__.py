@@ -1,0 +1,1 @@
+"""The `ratatouille` command line and its `doctor`."""

@@ -1,0 +1,116 @@
+"""Which tables a table was built from, and which were built from it.
+
+Every silver and gold snapshot records its inputs (`layer.table` → their snapshot id at build
+time), so lineage needs no separate graph: upstream is the current snapshot's inputs, downstream
+is every table whose current snapshot names this one. That scans the catalog's pointers (one
+small read per silver/gold table), which is fine for hundreds of tables.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+from lakehouse.errors import TableNotFoundError
+from lakehouse.layers import Layer, check_table_name
+from lakehouse.storage import Storage
+from lakehouse.tables import snapshots
+from lakehouse.tables.snapshots import PUBLISHABLE, Snapshot
+
+# Pointer reads go out side by side: on S3 each one is a round trip.
+_READERS = 8
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """`layer.table` names, sorted: what the table was built from and what was built from it."""
+
+    upstream: list[str]
+    downstream: list[str]
+
+
+@dataclass(frozen=True)
+class SnapshotVersion:
+    """A kept snapshot and whether the table's pointer names it now."""
+
+    snapshot: Snapshot
+    current: bool
+
+
+class HasStorage(Protocol):
+    """The facade (`Lakehouse`), or anything else that holds a lake's storage."""
+
+    @property
+    def storage(self) -> Storage: ...
+
+
+def _storage(lake_or_storage: HasStorage | Storage) -> Storage:
+    held: Storage | None = getattr(lake_or_storage, "storage", None)
+    return held if held is not None else cast("Storage", lake_or_storage)
+
+
+def _current_or_none(storage: Storage, layer: Layer, table: str) -> Snapshot | None:
+    try:
+        return snapshots.current(storage, layer, table)
+    except TableNotFoundError:  # a folder with nothing committed yet
+        return None
+
+
+def upstream(lake_or_storage: HasStorage | Storage, layer: Layer | str, table: str) -> list[str]:
+    """The tables the current snapshot was built from (bronze tables have none)."""
+    layer = Layer(layer)
+    check_table_name(table)
+    if layer not in PUBLISHABLE:
+        return []
+    snap = snapshots.current(_storage(lake_or_storage), layer, table)
+    return sorted(snap.inputs or {})
+
+
+def downstream(lake_or_storage: HasStorage | Storage, layer: Layer | str, table: str) -> list[str]:
+    """The tables whose current snapshot was built from this table."""
+    name = f"{Layer(layer).value}.{check_table_name(table)}"
+    return sorted(
+        qualified
+        for qualified, snap in current_snapshots(_storage(lake_or_storage)).items()
+        if name in (snap.inputs or {})
+    )
+
+
+def lineage(lake_or_storage: HasStorage | Storage, layer: Layer | str, table: str) -> Lineage:
+    return Lineage(
+        upstream(lake_or_storage, layer, table), downstream(lake_or_storage, layer, table)
+    )
+
+
+def current_snapshots(storage: Storage) -> dict[str, Snapshot]:
+    """`layer.table` → current snapshot, for every silver and gold table."""
+    names = [(lay, n) for lay in PUBLISHABLE for n in storage.list_dirs(f"{lay.value}/")]
+    with ThreadPoolExecutor(_READERS, thread_name_prefix="lineage") as pool:
+        found = pool.map(lambda ln: _current_or_none(storage, *ln), names)
+        return {f"{s.layer}.{s.table}": s for s in found if s is not None}
+
+
+def snapshot_history(
+    lake_or_storage: HasStorage | Storage, layer: Layer | str, table: str
+) -> list[SnapshotVersion]:
+    """Kept snapshots, newest first, with the current one marked (after a rollback it is not
+    the newest)."""
+    storage = _storage(lake_or_storage)
+    current = snapshots.current(storage, layer, table).snapshot_id
+    return [
+        SnapshotVersion(s, s.snapshot_id == current)
+        for s in snapshots.history(storage, layer, table)
+    ]
+
+
+__all__ = [
+    "HasStorage",
+    "Lineage",
+    "SnapshotVersion",
+    "current_snapshots",
+    "downstream",
+    "lineage",
+    "snapshot_history",
+    "upstream",
+]

@@ -1,0 +1,1 @@
+"""Bronze to silver (cleaning, checks) and silver to gold (SQL models)."""

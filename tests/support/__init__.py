@@ -1,0 +1,1 @@
+"""Helpers the test suites share: lake folders, a throwaway PostgreSQL."""
