@@ -92,11 +92,11 @@ def test_make_run_serves_the_app(tmp_path, target: str) -> None:
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
         if target == "run-login":
             form = urllib.parse.urlencode({"user": "admin", "password": PASSWORD}).encode()
-            with opener.open(f"http://127.0.0.1:{port}/login", data=form) as r:
-                assert r.url.endswith("/"), "a login lands on the app"
             while True:  # the gate answers before Streamlit is up (nginx says 502 meanwhile)
                 assert proc.poll() is None, log.read_text()
                 try:
+                    with opener.open(f"http://127.0.0.1:{port}/login", data=form) as r:
+                        assert r.url.endswith("/"), "a login lands on the app"
                     with opener.open(f"http://127.0.0.1:{port}/_stcore/health") as r:
                         assert r.read() == b"ok", "after login the app answers"
                         break
