@@ -14,8 +14,8 @@ from urllib.parse import quote
 from streamlit_app.dagster_client import parse, queries
 from streamlit_app.dagster_client.parse import PARTITION_TAG, Json
 from streamlit_app.dagster_client.types import (
+    AssetCheckStatus,
     AssetInfo,
-    CheckInfo,
     DaemonInfo,
     DagsterError,
     DagsterUnavailable,
@@ -219,7 +219,7 @@ class DagsterClient:
 
     def _partitioned_check_results(
         self, checks: list[tuple[list[str], str]]
-    ) -> dict[tuple[str, str], list[CheckInfo]]:
+    ) -> dict[tuple[str, str], list[AssetCheckStatus]]:
         """The latest result per partition of each partitioned check (one request for all)."""
         if not checks:
             return {}
@@ -227,11 +227,11 @@ class DagsterClient:
         for i, (key, name) in enumerate(checks):
             variables |= {f"k{i}": {"path": key}, f"c{i}": name}
         data = self.graphql(queries.check_results(len(checks)), variables)
-        out: dict[tuple[str, str], list[CheckInfo]] = {}
+        out: dict[tuple[str, str], list[AssetCheckStatus]] = {}
         for i, (key, name) in enumerate(checks):
-            latest: dict[str | None, CheckInfo] = {}
+            latest: dict[str | None, AssetCheckStatus] = {}
             for execution in data[f"x{i}"]:  # newest first
                 if execution["partition"] not in latest:
-                    latest[execution["partition"]] = parse.check_info(name, None, execution)
+                    latest[execution["partition"]] = parse.check_status(name, None, execution)
             out["/".join(key), name] = sorted(latest.values(), key=lambda c: c.partition or "")
         return out
