@@ -46,7 +46,7 @@ from lakehouse.storage import open_storage
 from lakehouse.tables import catalog, snapshots
 
 if TYPE_CHECKING:
-    from tests.s3server import S3Server
+    from devtools.s3server import S3Server
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -156,7 +156,7 @@ def generate_lake(sf: float, root: Path) -> None:
 def start_s3(scratch: Path) -> S3Server:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))  # tests/ is not installed; run as a script from anywhere
-    from tests.s3server import S3Server
+    from devtools.s3server import S3Server
 
     server = S3Server(scratch)
     server.start()

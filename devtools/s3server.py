@@ -3,9 +3,7 @@ the tests' real S3, and `make run-s3`'s. Identities: an admin key and a read-onl
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import ctypes
 import json
 import os
 import random
@@ -13,17 +11,18 @@ import secrets
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from devtools.supervisor import START_TIMEOUT, SupervisedServer
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
-START_TIMEOUT = 30.0
 BUCKET_TIMEOUT = 20.0
 # Every default port is somebody else's (8888 Jupyter, 8080, 9333...), so all get a free one.
 PORT_FLAGS = [
@@ -80,12 +78,6 @@ def _free_port_pair(offset: int, exclude: set[int]) -> int:
     raise RuntimeError(f"no free port pair {offset} apart")
 
 
-def _die_with_parent() -> None:
-    # Linux: SIGTERM the server should the test process die without running atexit.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def _weed_binary() -> str:
     weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
     if not weed:
@@ -93,24 +85,20 @@ def _weed_binary() -> str:
     return weed
 
 
-class _EarlyExit(Exception):
-    pass
-
-
-class S3Server:
+class S3Server(SupervisedServer):
     """`weed mini` on 127.0.0.1 with an admin and a read-only identity."""
 
+    name = "weed mini"
+    log_name = "weed"
+
     def __init__(self, tmp_dir: Path) -> None:
-        self.tmp_dir = Path(tmp_dir)
-        self.log_path = self.tmp_dir / "weed.log"
+        super().__init__(tmp_dir, "weed.log")
         self.admin_key = "admin" + secrets.token_hex(6)
         self.admin_secret = secrets.token_hex(20)
         self.readonly_key = "reader" + secrets.token_hex(6)
         self.readonly_secret = secrets.token_hex(20)
         self.port = 0
         self._ports: dict[str, int] = {}
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
         self._grpc_sockets: list[Path] = []
 
     @property
@@ -120,22 +108,6 @@ class S3Server:
     @property
     def url(self) -> str:
         return f"http://{self.endpoint}"
-
-    def start(self, attempts: int = 3) -> None:
-        # A free port is only ours until we close it; if something grabs one before weed
-        # binds it, weed exits at once and a fresh set of ports fixes it.
-        for attempt in range(1, attempts + 1):
-            try:
-                self._start_once()
-                return
-            except _EarlyExit:
-                self.stop()
-                if attempt == attempts:
-                    raise RuntimeError(f"weed mini exited at startup\n{self.log_tail()}") from None
-
-    @property
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def kill(self) -> None:
         """Crash the server (SIGKILL, no shutdown): what a power cut or OOM kill looks like."""
@@ -198,19 +170,12 @@ class S3Server:
             f"-webdav.cacheDir={self.tmp_dir / 'webdav-cache'}",
             *FLAGS,
         ]
-        self._log = self.log_path.open("ab")
-        self._proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            cwd=self.tmp_dir,
-            env={**os.environ, "TMPDIR": str(self.tmp_dir)},  # weed's glog files go to $TMPDIR
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
+        # weed's glog files go to $TMPDIR
+        self._spawn(cmd, cwd=self.tmp_dir, env={**os.environ, "TMPDIR": str(self.tmp_dir)})
+        client = self._client(self.admin_key, self.admin_secret, fast=True)
+        self._wait_until_up(
+            client.list_buckets, (BotoCoreError, ClientError), f"S3 server at {self.url}"
         )
-        atexit.register(self.stop)
-        self._wait_until_up()
 
     def _identities(self) -> dict[str, Any]:
         def identity(name: str, key: str, secret: str, *actions: str) -> dict[str, Any]:
@@ -225,40 +190,10 @@ class S3Server:
             ]
         }
 
-    def _wait_until_up(self) -> None:
-        client = self._client(self.admin_key, self.admin_secret, fast=True)
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self._proc is None or self._proc.poll() is not None:
-                raise _EarlyExit
-            try:
-                client.list_buckets()
-                return
-            except (BotoCoreError, ClientError) as exc:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(
-                        f"S3 server at {self.url} not answering after {START_TIMEOUT:.0f} s: "
-                        f"{exc}\n{self.log_tail()}"
-                    ) from exc
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            # The whole group, so nothing the server spawned outlives it.
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    def _stop_process(self) -> None:
+        super()._stop_process()
         for sock in self._grpc_sockets:
             sock.unlink(missing_ok=True)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        atexit.unregister(self.stop)
 
     def client(self, readonly: bool = False) -> S3Client:
         if readonly:
@@ -325,10 +260,3 @@ class S3Server:
                 client.delete_bucket(Bucket=name)
             except client.exceptions.NoSuchBucket:
                 pass  # the test deleted it itself
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no server log)"
-        return "--- weed log tail ---\n" + "\n".join(text.splitlines()[-lines:])

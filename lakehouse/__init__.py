@@ -31,6 +31,7 @@ from lakehouse.tables.bronze import BatchManifest, Mode, SchemaDrift
 from lakehouse.tables.catalog import TableInfo
 from lakehouse.tables.snapshots import Snapshot
 from lakehouse.transform import models
+from lakehouse.transform.checks import DataCheck, DataCheckResult
 from lakehouse.transform.models import Model, notebook_tables
 from lakehouse.transform.silver import SilverResult
 
@@ -41,6 +42,8 @@ __all__ = [
     "ChartData",
     "ChartSpec",
     "ConfigError",
+    "DataCheck",
+    "DataCheckResult",
     "ExportResult",
     "IngestError",
     "IngestResult",

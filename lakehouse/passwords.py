@@ -14,7 +14,7 @@ from lakehouse.errors import ConfigError
 from lakehouse.settings import Settings
 
 SCHEME = "pbkdf2_sha256"
-ITERATIONS = 600_000  # OWASP's 2023 figure for PBKDF2-HMAC-SHA256; ~0.3 s a check here
+ITERATIONS = 600_000  # OWASP's 2023 figure for PBKDF2-HMAC-SHA256
 
 
 def hash_password(password: str, *, iterations: int = ITERATIONS) -> str:

@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     )
     query_worker_max_mb: int | None = Field(
         None,
-        ge=256,  # an idle worker holds ~170 MB
+        ge=256,  # above an idle worker's own footprint (benchmarks/README.md)
         description="Memory ceiling of each query worker in MB (resident memory; past it the "
         "worker is killed and replaced); empty means 2 × query_memory_limit + 512.",
     )

@@ -1,5 +1,5 @@
 """Dagster's home folder and its `dagster.yaml`, without importing Dagster (the launcher
-uses this; importing dagster costs a process ~150 MB)."""
+uses this; importing dagster makes a process much larger)."""
 
 import os
 from pathlib import Path

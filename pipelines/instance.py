@@ -76,7 +76,7 @@ def _holds_latest(instance: dg.DagsterInstance, run_id: str) -> bool:
 
 def _delete_run(instance: dg.DagsterInstance, run_id: str) -> None:
     instance.delete_run(run_id)
-    # delete_run empties but keeps SQLite's per-run event file (~130 KB each, every run) and
+    # delete_run empties but keeps SQLite's per-run event file (one for every run) and
     # the captured stdout/stderr (with the default IO manager's op outputs) under
     # $DAGSTER_HOME/storage/<run_id>.
     events = instance.event_log_storage

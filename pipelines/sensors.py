@@ -5,7 +5,7 @@ misses nor repeats work, and run keys make a repeated request a no-op.
 """
 
 import json
-from collections.abc import Set
+from collections.abc import Callable, Set
 
 import dagster as dg
 
@@ -29,14 +29,25 @@ def silver_in_flight(instance: dg.DagsterInstance) -> set[str]:
     }
 
 
-def bronze_sensor(interval_s: int) -> dg.SensorDefinition:
-    @dg.sensor(
-        name="bronze_batches",
+def _silver_sensor(
+    name: str, interval_s: int, description: str
+) -> Callable[[Callable[..., dg.SensorResult]], dg.SensorDefinition]:
+    """The decorator for a sensor that asks for silver runs, on from the start."""
+    return dg.sensor(
+        name=name,
         minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         asset_selection=[SILVER],
-        description="Notices new bronze batches (upload, landing, CLI) and rebuilds that "
-        "dataset's silver table; a new dataset becomes a new partition, no reload needed.",
+        description=description,
+    )
+
+
+def bronze_sensor(interval_s: int) -> dg.SensorDefinition:
+    @_silver_sensor(
+        "bronze_batches",
+        interval_s,
+        "Notices new bronze batches (upload, landing, CLI) and rebuilds that dataset's silver "
+        "table; a new dataset becomes a new partition, no reload needed.",
     )
     def _sensor(
         context: dg.SensorEvaluationContext, lakehouse: LakehouseResource
@@ -92,13 +103,11 @@ def bronze_tick(
 
 
 def landing_sensor(interval_s: int) -> dg.SensorDefinition:
-    @dg.sensor(
-        name="landing_files",
-        minimum_interval_seconds=interval_s,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        asset_selection=[SILVER],
-        description="Ingests each settled file in the landing zone once, and builds its "
-        "dataset's silver table in the same run.",
+    @_silver_sensor(
+        "landing_files",
+        interval_s,
+        "Ingests each settled file in the landing zone once, and builds its dataset's silver "
+        "table in the same run.",
     )
     def _sensor(
         context: dg.SensorEvaluationContext, lakehouse: LakehouseResource

@@ -19,35 +19,39 @@ PROBE = ".ratatouille-doctor"
 
 
 @dataclass(frozen=True)
-class Check:
+class SetupCheck:
+    """One line of `ratatouille doctor`: is this part of the setup usable; if not, the fix."""
+
     name: str
     ok: bool
     detail: str
     fix: str = ""
 
 
-def _run(name: str, fn: Callable[[], str], fix: str) -> Check:
+def _run(name: str, fn: Callable[[], str], fix: str) -> SetupCheck:
     try:
-        return Check(name, True, fn())
+        return SetupCheck(name, True, fn())
     except LakehouseError as e:
-        return Check(name, False, f"{e.title}: {e.msg}", fix)
+        return SetupCheck(name, False, f"{e.title}: {e.msg}", fix)
     except (duckdb.Error, OSError) as e:
-        return Check(name, False, str(e).splitlines()[0], fix)
+        return SetupCheck(name, False, str(e).splitlines()[0], fix)
 
 
-def run_checks(load: Callable[[], Settings] | None = None) -> list[Check]:
+def run_checks(load: Callable[[], Settings] | None = None) -> list[SetupCheck]:
     try:
         settings = load() if load else Settings()
     except ValidationError as e:
         bad = invalid_settings(e)
         return [
-            Check("settings", False, bad, "Fix the RATATOUILLE_* variables (see .env.example).")
+            SetupCheck(
+                "settings", False, bad, "Fix the RATATOUILLE_* variables (see .env.example)."
+            )
         ]
-    checks = [Check("settings", True, f"storage={settings.storage}"), _secrets(settings)]
+    checks = [SetupCheck("settings", True, f"storage={settings.storage}"), _secrets(settings)]
     if settings.storage == "s3":
         problem = endpoint_problem(settings.s3_endpoint)
         checks.append(
-            Check(
+            SetupCheck(
                 "s3 endpoint", problem is None, settings.s3_endpoint or "AWS default", problem or ""
             )
         )
@@ -55,7 +59,7 @@ def run_checks(load: Callable[[], Settings] | None = None) -> list[Check]:
             return checks
         if not (settings.s3_access_key and settings.s3_secret_key):
             checks.append(
-                Check(
+                SetupCheck(
                     "s3 credentials",
                     False,
                     "no access key or secret key set",
@@ -66,7 +70,7 @@ def run_checks(load: Callable[[], Settings] | None = None) -> list[Check]:
     try:
         storage = open_storage(settings)
     except LakehouseError as e:
-        return [*checks, Check("storage", False, e.msg, "See the message above.")]
+        return [*checks, SetupCheck("storage", False, e.msg, "See the message above.")]
     for layer in Layer:
         checks.append(
             _run(
@@ -95,7 +99,7 @@ def run_checks(load: Callable[[], Settings] | None = None) -> list[Check]:
     return checks
 
 
-def _secrets(settings: Settings) -> Check:
+def _secrets(settings: Settings) -> SetupCheck:
     """The secrets that are set, rated by the rule preflight uses (MinIO's and PostgreSQL's
     are not Settings: deploy/preflight.sh rates those)."""
     named = {
@@ -116,10 +120,10 @@ def _secrets(settings: Settings) -> Check:
         if reason:
             weak.append(f"{name} {reason}")
     if weak:
-        return Check(
+        return SetupCheck(
             "secrets", False, "; ".join(weak), "Use long random values: `openssl rand -hex 24`."
         )
-    return Check("secrets", True, f"{rated} set, none weak" if rated else "none set")
+    return SetupCheck("secrets", True, f"{rated} set, none weak" if rated else "none set")
 
 
 def _sandbox(settings: Settings) -> str:

@@ -40,8 +40,8 @@ class Dialect:
         return {"delimiter": self.delim, "quote": self.quote, "header": str(self.header).lower()}
 
 
-# DuckDB's time grows faster than the column count (5,000 columns: 6 s, 10,000: 21 s, 20,000:
-# 100 s on a loaded 2-core machine), so a header of a few MB could hold an ingest for hours.
+# DuckDB's time grows faster than the column count, so a header of a few MB could hold an
+# ingest for hours.
 # Excel stops at 16,384 columns; so does ingest, before DuckDB sees the file.
 MAX_COLUMNS = 16_384
 

@@ -95,7 +95,7 @@ def _with_fallback(
     )
 
 
-# DuckDB types nested JSON in time that grows with the cube of the depth (1,000 levels: 11 s)
+# DuckDB types nested JSON in time that grows with the cube of the depth
 # and crashes the process (a segmentation fault) from about 15,000 levels; Arrow, which every
 # query result travels as, refuses structs nested past 64. Levels below JSON_TYPED_DEPTH are
 # kept as JSON text; files deeper than MAX_JSON_DEPTH are refused (the nesting limit Jackson

@@ -29,7 +29,7 @@ _LINE_RE = re.compile(r"CSV Error on Line: (?P<line>\d+)")
 # Past its sample, DuckDB's CSV reader rounds '2.5' to 3 in a BIGINT column (duckdb#25824).
 # So such columns are read as DOUBLE (exact for integers below 2**53) and narrowed here; a
 # fraction or a bigger integer fails the narrowing and the column is read again as VARCHAR.
-# Costs ~0.1 s per GB of CSV where reading as text and casting cost ~0.6 s.
+# Cheaper than reading every such column as text and casting it.
 # DuckDB's JSON reader types mixed-sign integers as HUGEINT, which its Parquet writer stores
 # as DOUBLE: narrow them to BIGINT, or to DECIMAL(38,0) when they do not fit.
 # cast name -> (type DuckDB reads, SQL producing the final value; {c} column, {lossy} error)
@@ -94,7 +94,7 @@ def copy_to_parquet(
     out = quote_literal(str(dest))
     try:
         rows = con.execute(
-            # Snappy, DuckDB's default: zstd is 27% smaller but 10% slower to write, and bronze
+            # Snappy, DuckDB's default: zstd is smaller but slower to write, and bronze
             # is written once per file while silver/gold (zstd) are what gets read.
             f"COPY (SELECT {select} FROM {relation}) TO {out} (FORMAT parquet)"
         ).fetchall()[0][0]

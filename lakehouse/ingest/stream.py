@@ -57,8 +57,8 @@ class _ZstdFrames(io.RawIOBase):
     """Decompress zstd frame after frame, at most `size` bytes per read.
 
     zstd turns 8 KB into 256 MB, and zstandard's decompressobj returns all the output of the
-    input it is given at once (a 64 KB file took 4 GB of memory before the size limit could
-    refuse it), so its bounded stream reader is used. That reader takes a file cut inside a
+    input it is given at once (a small file can take gigabytes of memory before the size limit
+    could refuse it), so its bounded stream reader is used. That reader takes a file cut inside a
     frame for a complete one: at the end, the frame and block headers are walked to tell.
     """
 

@@ -52,7 +52,7 @@ _EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALYZE)?\s+", re.IGNORECASE)
 # Nesting of the parsed query (json_serialize_sql) the guard accepts: 2-4 levels per
 # subquery or operator, so ~125-250 nested ones; far below where parsing it in Python fails.
 MAX_TREE_DEPTH = 500
-# DuckDB's parser takes time quadratic in some shapes (30,000 ANDs: 4 s), in the caller's
+# DuckDB's parser takes time quadratic in some shapes (long chains of AND), in the caller's
 # process: longer text is refused before it is parsed.
 MAX_QUERY_CHARS = 100_000
 
@@ -105,7 +105,7 @@ _local = threading.local()
 
 
 def _parser() -> duckdb.DuckDBPyConnection:
-    """A connection per thread that only parses (a new one costs ~9 ms, a query ~0.5 ms)."""
+    """A connection per thread that only parses (a new one costs far more than a parse)."""
     con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
     if con is None:
         con = _local.con = duckdb.connect(":memory:", config={"enable_external_access": False})

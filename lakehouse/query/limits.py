@@ -14,8 +14,8 @@ from lakehouse.settings import Settings
 
 MB = 2**20
 # What the data segment may grow by beyond the resident ceiling: allocators reserve more than
-# they touch (a 2-thread worker's 0.8 GB GROUP BY grew its data segment by 1.1 GB; each thread
-# adds stack and arena space).
+# they touch (a GROUP BY grows the segment by more than its own size; each thread adds stack
+# and arena space).
 DATA_HEADROOM_MB = 512
 DATA_PER_THREAD_MB = 32
 _MEMORY = re.compile(r"([\d.]+)\s*([kmgt]?)(i?)b?", re.I)
@@ -36,8 +36,8 @@ def memory_ceiling_mb(settings: Settings) -> int:
 
 def limit_data_segment(settings: Settings) -> None:
     """Let this process's data segment (RLIMIT_DATA) grow by at most the ceiling and some
-    headroom beyond its size now; a query worker calls it on itself once warmed up (its idle
-    data segment is ~1.2 GB, mostly an allocator's reservation)."""
+    headroom beyond its size now; a query worker calls it on itself once warmed up (an idle
+    worker's data segment is already large, mostly an allocator's reservation)."""
     threads = settings.query_threads or settings.duckdb_threads or os.cpu_count() or 1
     growth = memory_ceiling_mb(settings) + DATA_HEADROOM_MB + DATA_PER_THREAD_MB * threads
     cap = _data_segment() + growth * MB

@@ -28,7 +28,7 @@ from lakehouse.settings import Settings
 KILL_GRACE_S = 5.0
 START_TIMEOUT_S = 60.0
 # How often the engine reads a busy worker's resident memory (its ceiling is enforced here, by
-# SIGKILL); measured, workers got 10-40 MB past a 600 MB ceiling before they died.
+# SIGKILL); between two samples a worker can grow past its ceiling, so sampling stays frequent.
 RSS_SAMPLE_S = 0.05
 # Frames the app accepts from a worker: headers are small; a result may exceed its cap by the
 # Arrow stream's framing, never by more.

@@ -94,7 +94,7 @@ class Sandbox:
     @property
     def export_con(self) -> duckdb.DuckDBPyConnection:
         """A second instance for exports: without the S3 file cache, whose copy of every byte
-        read would otherwise grow with the export (375 MB for 30M rows instead of 240 MB)."""
+        read would otherwise grow with the export."""
         if self._export_con is None:
             self._export_con = self._connect(file_cache=False)
         return self._export_con

@@ -6,7 +6,7 @@ from lakehouse.storage.protocol import ObjectInfo, ObjectNotFound, Storage
 
 
 def open_storage(settings: Settings) -> Storage:
-    """The backend the settings ask for (boto3 is imported only when S3 is used: it costs 0.2 s)."""
+    """The backend the settings ask for (boto3, slow to import, only when S3 is used)."""
     if settings.storage == "s3":
         from lakehouse.storage.s3 import S3Storage
 

@@ -13,7 +13,9 @@ _SAMPLE = 5
 
 
 @dataclass(frozen=True)
-class CheckOutcome:
+class DataCheckResult:
+    """What one data check found: passed or not, how many offending values, a sample."""
+
     name: str  # e.g. `unique(order_id)`
     passed: bool
     failures: int  # offending key values or rows
@@ -21,7 +23,7 @@ class CheckOutcome:
     sample: list[str]
 
 
-def unique(con: duckdb.DuckDBPyConnection, relation: str, cols: tuple[str, ...]) -> CheckOutcome:
+def unique(con: duckdb.DuckDBPyConnection, relation: str, cols: tuple[str, ...]) -> DataCheckResult:
     """No two rows share the same values in `cols`."""
     keys = ", ".join(quote_ident(c) for c in cols)
     name = f"unique({', '.join(cols)})"
@@ -32,7 +34,7 @@ def unique(con: duckdb.DuckDBPyConnection, relation: str, cols: tuple[str, ...])
         f"ORDER BY n DESC",
     )
     sample = [f"{_fmt(r[:-1])} ×{r[-1]}" for r in rows[:_SAMPLE]]
-    return CheckOutcome(
+    return DataCheckResult(
         name,
         not rows,
         len(rows),
@@ -43,12 +45,14 @@ def unique(con: duckdb.DuckDBPyConnection, relation: str, cols: tuple[str, ...])
     )
 
 
-def not_null(con: duckdb.DuckDBPyConnection, relation: str, cols: tuple[str, ...]) -> CheckOutcome:
+def not_null(
+    con: duckdb.DuckDBPyConnection, relation: str, cols: tuple[str, ...]
+) -> DataCheckResult:
     """No row has a NULL in any of `cols`."""
     cond = " OR ".join(f"{quote_ident(c)} IS NULL" for c in cols)
     name = f"not_null({', '.join(cols)})"
     n = _count(con, name, f"SELECT count(*) FROM {relation} WHERE {cond}")
-    return CheckOutcome(
+    return DataCheckResult(
         name,
         n == 0,
         n,
@@ -57,11 +61,11 @@ def not_null(con: duckdb.DuckDBPyConnection, relation: str, cols: tuple[str, ...
     )
 
 
-def min_rows(con: duckdb.DuckDBPyConnection, relation: str, minimum: int) -> CheckOutcome:
+def min_rows(con: duckdb.DuckDBPyConnection, relation: str, minimum: int) -> DataCheckResult:
     """The table has at least `minimum` rows."""
     name = f"min_rows({minimum})"
     n = _count(con, name, f"SELECT count(*) FROM {relation}")
-    return CheckOutcome(
+    return DataCheckResult(
         name,
         n >= minimum,
         max(0, minimum - n),
@@ -74,8 +78,9 @@ _CHECK_RE = re.compile(r"^(unique|not_null|min_rows)\s*\(\s*([^()]*?)\s*\)$")
 
 
 @dataclass(frozen=True)
-class CheckSpec:
-    """A check as written in a model header: `unique(a, b)`, `not_null(a)`, `min_rows(1)`."""
+class DataCheck:
+    """A declared data check, as written in a model header: `unique(a, b)`, `not_null(a)`,
+    `min_rows(1)`."""
 
     kind: str
     args: tuple[str, ...]
@@ -85,7 +90,7 @@ class CheckSpec:
         return f"{self.kind}({', '.join(self.args)})"
 
     @classmethod
-    def parse(cls, text: str) -> "CheckSpec":
+    def parse(cls, text: str) -> "DataCheck":
         m = _CHECK_RE.match(text.strip())
         args = tuple(a.strip() for a in m.group(2).split(",") if a.strip()) if m else ()
         if not m or not args or (m.group(1) == "min_rows" and not _is_count(args)):
@@ -96,7 +101,7 @@ class CheckSpec:
             )
         return cls(m.group(1), args)
 
-    def run(self, con: duckdb.DuckDBPyConnection, relation: str) -> CheckOutcome:
+    def run(self, con: duckdb.DuckDBPyConnection, relation: str) -> DataCheckResult:
         if self.kind == "min_rows":
             return min_rows(con, relation, int(self.args[0]))
         return (

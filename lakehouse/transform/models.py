@@ -41,7 +41,7 @@ from lakehouse.storage import Storage, open_storage
 from lakehouse.tables import catalog, snapshots
 from lakehouse.tables.catalog import TableInfo
 from lakehouse.tables.snapshots import Snapshot
-from lakehouse.transform.checks import CheckOutcome, CheckSpec
+from lakehouse.transform.checks import DataCheck, DataCheckResult
 
 _HEADER_RE = re.compile(r"^--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
 _KEYS = {"description", "key", "check", "schedule"}
@@ -57,17 +57,17 @@ class Model:
     path: Path | None = None
     description: str | None = None
     key: tuple[str, ...] = ()
-    checks: tuple[CheckSpec, ...] = ()
+    checks: tuple[DataCheck, ...] = ()
     schedule: str | None = None
     deps: tuple[tuple[str, str], ...] = field(default=())  # (layer, table) the SELECT reads
 
     @property
-    def all_checks(self) -> tuple[CheckSpec, ...]:
+    def all_checks(self) -> tuple[DataCheck, ...]:
         """Declared checks plus unique/not-null on the key unless already declared."""
         out = list(self.checks)
         if self.key:
             for kind in ("unique", "not_null"):
-                spec = CheckSpec(kind, self.key)
+                spec = DataCheck(kind, self.key)
                 if spec not in out:
                     out.append(spec)
         return tuple(out)
@@ -108,7 +108,7 @@ def parse(
             title="Invalid model",
         )
     try:
-        specs = tuple(CheckSpec.parse(c) for c in meta.get("check", []))
+        specs = tuple(DataCheck.parse(c) for c in meta.get("check", []))
     except ConfigError as e:
         raise ConfigError(f"{where}: {e.msg}", title=e.title) from e
     key = tuple(k.strip() for k in ",".join(meta.get("key", [])).split(",") if k.strip())
@@ -148,7 +148,7 @@ def is_cron(text: str) -> bool:
 @dataclass(frozen=True)
 class ModelResult:
     snapshot: Snapshot
-    checks: list[CheckOutcome]
+    checks: list[DataCheckResult]
     elapsed_s: float
 
 

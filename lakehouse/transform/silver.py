@@ -78,8 +78,8 @@ class SilverResult:
     drift: SchemaDrift  # against the previous silver snapshot
     elapsed_s: float
     key: tuple[str, ...] = ()
-    key_check: checks.CheckOutcome | None = field(default=None)
-    not_null_check: checks.CheckOutcome | None = field(default=None)
+    key_check: checks.DataCheckResult | None = field(default=None)
+    not_null_check: checks.DataCheckResult | None = field(default=None)
 
     @property
     def rows(self) -> int:

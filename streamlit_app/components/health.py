@@ -8,8 +8,8 @@ from typing import Any
 
 from streamlit_app.dagster_client import (
     IN_FLIGHT,
+    AssetCheckStatus,
     AssetInfo,
-    CheckInfo,
     DaemonInfo,
     DagsterClient,
     RunInfo,
@@ -103,13 +103,13 @@ def freshness(assets: list[AssetInfo], now: datetime, stale_after_h: float) -> l
     )
 
 
-def check_results(assets: list[AssetInfo]) -> list[tuple[AssetInfo, CheckInfo]]:
+def check_results(assets: list[AssetInfo]) -> list[tuple[AssetInfo, AssetCheckStatus]]:
     """The latest result of every check: failed errors, failed warnings, not run, passed."""
     pairs = [(a, c) for a in assets for c in a.checks]
     return sorted(pairs, key=lambda p: (_check_rank(p[1]), p[0].name, p[1].name))
 
 
-def _check_rank(check: CheckInfo) -> int:
+def _check_rank(check: AssetCheckStatus) -> int:
     if check.passed is False:
         return 0 if check.severity != "WARN" else 1
     return 2 if check.passed is None else 3
@@ -158,7 +158,7 @@ def freshness_rows(items: list[Freshness]) -> list[dict[str, Any]]:
     ]
 
 
-def check_rows(results: list[tuple[AssetInfo, CheckInfo]]) -> list[dict[str, Any]]:
+def check_rows(results: list[tuple[AssetInfo, AssetCheckStatus]]) -> list[dict[str, Any]]:
     outcome = {True: "✅ passed", False: "❌ failed", None: "… not run"}
     return [
         {

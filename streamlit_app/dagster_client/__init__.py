@@ -15,8 +15,8 @@ from streamlit_app.dagster_client.client import (
 from streamlit_app.dagster_client.parse import PARTITION_TAG
 from streamlit_app.dagster_client.types import (
     IN_FLIGHT,
+    AssetCheckStatus,
     AssetInfo,
-    CheckInfo,
     DaemonInfo,
     DagsterError,
     DagsterUnavailable,
@@ -32,8 +32,8 @@ __all__ = [
     "PARTITION_TAG",
     "RELOAD_S",
     "REPOSITORY",
+    "AssetCheckStatus",
     "AssetInfo",
-    "CheckInfo",
     "DaemonInfo",
     "DagsterClient",
     "DagsterError",

@@ -11,17 +11,8 @@ import urllib.request
 from datetime import datetime
 from urllib.parse import quote
 
-from streamlit_app.dagster_client import parse, queries
+from streamlit_app.dagster_client import parse, queries, types
 from streamlit_app.dagster_client.parse import PARTITION_TAG, Json
-from streamlit_app.dagster_client.types import (
-    AssetInfo,
-    CheckInfo,
-    DaemonInfo,
-    DagsterError,
-    DagsterUnavailable,
-    RunInfo,
-    SensorInfo,
-)
 
 LOCATION = "ratatouille"  # pipelines.serve.LOCATION; sensor cursors are keyed by it
 REPOSITORY = "__repository__"  # the name Dagster gives the repository of a `Definitions`
@@ -51,7 +42,7 @@ class DagsterClient:
         """Whether a Dagster webserver answers; never raises."""
         try:
             return bool(self.graphql("{ version }").get("version"))
-        except DagsterError:
+        except types.DagsterError:
             return False
 
     def runs(
@@ -63,7 +54,7 @@ class DagsterClient:
         statuses: list[str] | None = None,
         run_ids: list[str] | None = None,
         with_errors: bool = True,
-    ) -> list[RunInfo]:
+    ) -> list[types.RunInfo]:
         """Newest first. `since` filters on creation time; `with_errors=False` skips the
         event-log reads that find out why failed runs failed."""
         run_filter: Json = {}
@@ -85,11 +76,11 @@ class DagsterClient:
             parse.run_info(r, errors.get(r["runId"]), self.run_url(r["runId"])) for r in results
         ]
 
-    def run(self, run_id: str) -> RunInfo | None:
+    def run(self, run_id: str) -> types.RunInfo | None:
         found = self.runs(run_ids=[run_id], limit=1)
         return found[0] if found else None
 
-    def assets(self) -> list[AssetInfo]:
+    def assets(self) -> list[types.AssetInfo]:
         """Every asset with a definition, its latest materialization and check results."""
         nodes = self.graphql(queries.ASSETS)["assetNodes"]
         partitioned_checks = [
@@ -116,15 +107,17 @@ class DagsterClient:
                 and "sql" not in (n.get("kinds") or [])
             ]
         except (KeyError, TypeError) as e:
-            raise DagsterError(f"unexpected asset list: {e!r}", title="Unexpected answer") from e
+            raise types.DagsterError(
+                f"unexpected asset list: {e!r}", title="Unexpected answer"
+            ) from e
 
-    def sensors(self) -> list[SensorInfo]:
+    def sensors(self) -> list[types.SensorInfo]:
         repo = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
         data = self.graphql(queries.SENSORS, {"repo": repo})
         results = parse.unwrap(data["sensorsOrError"], "Sensors", "Dagster could not list sensors")
         return [parse.sensor_info(s) for s in results["results"]]
 
-    def daemons(self) -> list[DaemonInfo]:
+    def daemons(self) -> list[types.DaemonInfo]:
         """The daemons this instance needs (sensors, run queue, schedules, ...)."""
         statuses = self.graphql(queries.DAEMONS)["instance"]["daemonHealth"]["allDaemonStatuses"]
         return [parse.daemon_info(d) for d in statuses if d["required"]]
@@ -168,7 +161,7 @@ class DagsterClient:
         entry = parse.unwrap(result, "WorkspaceLocationEntry", "Dagster could not reload the code")
         loaded = entry.get("locationOrLoadError") or {}
         if loaded.get("__typename") == "PythonError":
-            raise DagsterError(loaded["message"], title="The pipeline code does not load")
+            raise types.DagsterError(loaded["message"], title="The pipeline code does not load")
 
     # -- plumbing --------------------------------------------------------------------------
     def graphql(
@@ -187,20 +180,20 @@ class DagsterClient:
             # raised, both with a GraphQL body; anything else is not Dagster speaking.
             raw = e.read()
             if not parse.is_graphql(raw):
-                raise DagsterUnavailable(self.url, f"HTTP {e.code} {e.reason}") from e
+                raise types.DagsterUnavailable(self.url, f"HTTP {e.code} {e.reason}") from e
         except urllib.error.URLError as e:
-            raise DagsterUnavailable(self.url, str(e.reason)) from e
+            raise types.DagsterUnavailable(self.url, str(e.reason)) from e
         except (TimeoutError, OSError) as e:
-            raise DagsterUnavailable(self.url, str(e) or type(e).__name__) from e
+            raise types.DagsterUnavailable(self.url, str(e) or type(e).__name__) from e
         if errors := parse.graphql_errors(raw):
-            raise DagsterError("\n".join(errors), title="Dagster rejected the request")
+            raise types.DagsterError("\n".join(errors), title="Dagster rejected the request")
         try:
             data = json.loads(raw)["data"]
         except (ValueError, KeyError, TypeError) as e:
             reason = "the answer is not Dagster's (is this the Dagster webserver's URL?)"
-            raise DagsterUnavailable(self.url, reason) from e
+            raise types.DagsterUnavailable(self.url, reason) from e
         if not isinstance(data, dict):
-            raise DagsterError(f"Dagster answered {raw[:200]!r}", title="Unexpected answer")
+            raise types.DagsterError(f"Dagster answered {raw[:200]!r}", title="Unexpected answer")
         return data
 
     def _run_errors(self, run_ids: list[str]) -> dict[str, str | None]:
@@ -219,7 +212,7 @@ class DagsterClient:
 
     def _partitioned_check_results(
         self, checks: list[tuple[list[str], str]]
-    ) -> dict[tuple[str, str], list[CheckInfo]]:
+    ) -> dict[tuple[str, str], list[types.AssetCheckStatus]]:
         """The latest result per partition of each partitioned check (one request for all)."""
         if not checks:
             return {}
@@ -227,11 +220,11 @@ class DagsterClient:
         for i, (key, name) in enumerate(checks):
             variables |= {f"k{i}": {"path": key}, f"c{i}": name}
         data = self.graphql(queries.check_results(len(checks)), variables)
-        out: dict[tuple[str, str], list[CheckInfo]] = {}
+        out: dict[tuple[str, str], list[types.AssetCheckStatus]] = {}
         for i, (key, name) in enumerate(checks):
-            latest: dict[str | None, CheckInfo] = {}
+            latest: dict[str | None, types.AssetCheckStatus] = {}
             for execution in data[f"x{i}"]:  # newest first
                 if execution["partition"] not in latest:
-                    latest[execution["partition"]] = parse.check_info(name, None, execution)
+                    latest[execution["partition"]] = parse.check_status(name, None, execution)
             out["/".join(key), name] = sorted(latest.values(), key=lambda c: c.partition or "")
         return out

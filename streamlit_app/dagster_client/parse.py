@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streamlit_app.dagster_client.types import (
+    AssetCheckStatus,
     AssetInfo,
-    CheckInfo,
     DaemonInfo,
     DagsterError,
     RunInfo,
@@ -68,17 +68,17 @@ def run_info(r: Json, error: str | None, url: str) -> RunInfo:
 
 
 def asset_info(
-    node: Json, by_partition: dict[tuple[str, str], list[CheckInfo]], url: str
+    node: Json, by_partition: dict[tuple[str, str], list[AssetCheckStatus]], url: str
 ) -> AssetInfo:
     key: list[str] = node["assetKey"]["path"]
-    checks: list[CheckInfo] = []
+    checks: list[AssetCheckStatus] = []
     for c in checks_of(node):
         if c["partitionDefinition"] is not None:
             found = by_partition.get(("/".join(key), c["name"]))
-            checks += found or [check_info(c["name"], c["description"], None)]
+            checks += found or [check_status(c["name"], c["description"], None)]
         else:
             execution = c["executionForLatestMaterialization"]
-            checks.append(check_info(c["name"], c["description"], execution))
+            checks.append(check_status(c["name"], c["description"], execution))
     last = (node["assetMaterializations"] or [None])[0]
     partition_keys = list(node["partitionKeys"]) if node["isPartitioned"] else []
     return AssetInfo(
@@ -121,13 +121,13 @@ def checks_of(node: Json) -> list[Json]:
     return list(checks.get("checks", [])) if checks.get("__typename") == "AssetChecks" else []
 
 
-def check_info(name: str, description: str | None, execution: Json | None) -> CheckInfo:
+def check_status(name: str, description: str | None, execution: Json | None) -> AssetCheckStatus:
     if execution is None:
-        return CheckInfo(name, None, None, description, None)
+        return AssetCheckStatus(name, None, None, description, None)
     evaluation = execution["evaluation"]
     if evaluation is None:  # in progress, skipped, or the check itself crashed
         crashed = execution["status"] == "EXECUTION_FAILED"
-        return CheckInfo(
+        return AssetCheckStatus(
             name,
             False if crashed else None,
             None,
@@ -136,7 +136,7 @@ def check_info(name: str, description: str | None, execution: Json | None) -> Ch
             execution["partition"],
             execution["runId"],
         )
-    return CheckInfo(
+    return AssetCheckStatus(
         name=name,
         passed=bool(evaluation["success"]),
         severity=evaluation["severity"],

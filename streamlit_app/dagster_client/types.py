@@ -46,7 +46,9 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
-class CheckInfo:
+class AssetCheckStatus:
+    """The latest evaluation of one Dagster asset check, as the app shows it."""
+
     name: str
     passed: bool | None  # None: not evaluated for the latest materialization (yet)
     severity: str | None  # ERROR or WARN
@@ -61,7 +63,7 @@ class AssetInfo:
     key: list[str]
     last_materialized: datetime | None
     last_run_id: str | None  # None also for events reported by a sensor, outside any run
-    checks: list[CheckInfo]
+    checks: list[AssetCheckStatus]
     partitions: int | None  # None for unpartitioned assets
     description: str | None
     url: str

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from pipelines.serve import free_port
 from streamlit_app.components import health
-from streamlit_app.dagster_client import AssetInfo, CheckInfo, RunInfo
+from streamlit_app.dagster_client import AssetCheckStatus, AssetInfo, RunInfo
 from tests.app.dagster_fixtures import DagsterApp
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app" / "streamlit_app.py")
@@ -149,7 +149,9 @@ def test_format_duration(seconds: float, text: str) -> None:
     assert health.format_duration(seconds) == text
 
 
-def asset(name: str, built: datetime | None, checks: list[CheckInfo] | None = None) -> AssetInfo:
+def asset(
+    name: str, built: datetime | None, checks: list[AssetCheckStatus] | None = None
+) -> AssetInfo:
     return AssetInfo(name.split("/"), built, None, checks or [], None, None, f"u/{name}")
 
 
@@ -175,8 +177,8 @@ def test_freshness_puts_stale_and_oldest_first() -> None:
 
 
 def test_check_results_put_failures_first() -> None:
-    def check(name: str, passed: bool | None, severity: str | None = "ERROR") -> CheckInfo:
-        return CheckInfo(name, passed, severity, None, None)
+    def check(name: str, passed: bool | None, severity: str | None = "ERROR") -> AssetCheckStatus:
+        return AssetCheckStatus(name, passed, severity, None, None)
 
     results = health.check_results(
         [

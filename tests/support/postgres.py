@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import ctypes
 import os
 import pwd
 import secrets
@@ -12,19 +9,17 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import psycopg2
 from psycopg2 import sql
 
+from devtools.supervisor import STOP_TIMEOUT, SupervisedServer
 from pipelines.serve import free_port
 
 HOST = "127.0.0.1"
 USER = "ratatouille"
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 # PostgreSQL refuses to run as root; this account owns the cluster when the tests are root.
 SERVER_ACCOUNT = "nobody"
 # A server clock that is not UTC: Dagster stores naive timestamps from the server's
@@ -49,23 +44,15 @@ def _bin_dir() -> Path:
     return Path(found).resolve().parent
 
 
-def _die_with_parent() -> None:
-    # Linux: a fast shutdown (SIGINT) should the test process die without running atexit.
-    # Runs after subprocess switched user: a uid change would clear the setting.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
-
-
-class _EarlyExit(Exception):
-    pass
-
-
-class PostgresServer:
+class PostgresServer(SupervisedServer):
     """`postgres` on 127.0.0.1 with password (scram) auth over TCP, run as an unprivileged user."""
 
+    name = log_name = "postgres"
+    # A fast shutdown: roll back open transactions, disconnect clients, checkpoint.
+    death_signal = signal.SIGINT
+
     def __init__(self, tmp_dir: Path) -> None:
-        self.tmp_dir = Path(tmp_dir)
-        self.log_path = self.tmp_dir / "postgres.log"
+        super().__init__(tmp_dir, "postgres.log")
         self.user = USER
         self.password = secrets.token_hex(16)
         self.port = 0
@@ -78,8 +65,6 @@ class PostgresServer:
         self.data_dir = self.base_dir / "data"
         self.socket_dir = self.base_dir / "sock"
         self._bin = _bin_dir()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
     def _run_as(self) -> dict[str, Any]:
         """Popen arguments that drop root for the server account (no runuser/setpriv needed)."""
@@ -88,21 +73,8 @@ class PostgresServer:
         account = pwd.getpwnam(SERVER_ACCOUNT)
         return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
 
-    def start(self, attempts: int = 3) -> None:
-        self._initdb()
-        # A free port is only ours until we close it; if something takes it before the
-        # server binds it, the server exits at once and a fresh port fixes it.
-        for attempt in range(1, attempts + 1):
-            try:
-                self._start_once()
-                return
-            except _EarlyExit:
-                self._stop_process()
-                if attempt == attempts:
-                    self.stop()
-                    raise RuntimeError(f"postgres exited at startup\n{self.log_tail()}") from None
-
-    def _initdb(self) -> None:
+    def _prepare(self) -> None:
+        """initdb: a fresh cluster whose superuser has our password."""
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         pwfile = self.base_dir / "pwfile"
         pwfile.write_text(self.password + "\n")
@@ -135,36 +107,12 @@ class PostgresServer:
         settings["unix_socket_directories"] = str(self.socket_dir)
         cmd = [str(self._bin / "postgres"), "-D", str(self.data_dir)]
         cmd += [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
-        self._log = self.log_path.open("ab")
-        self._proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            cwd=self.base_dir,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-            **self._run_as(),
+        self._spawn(cmd, cwd=self.base_dir, **self._run_as())
+        self._wait_until_up(
+            lambda: psycopg2.connect(self.dsn(), connect_timeout=1).close(),
+            (psycopg2.OperationalError,),
+            f"PostgreSQL on {HOST}:{self.port}",
         )
-        atexit.register(self.stop)
-        self._wait_until_up()
-
-    def _wait_until_up(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self._proc is None or self._proc.poll() is not None:
-                raise _EarlyExit
-            try:
-                psycopg2.connect(self.dsn(), connect_timeout=1).close()
-                return
-            except psycopg2.OperationalError as exc:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(
-                        f"PostgreSQL on {HOST}:{self.port} not answering after "
-                        f"{START_TIMEOUT:.0f} s: {exc}\n{self.log_tail()}"
-                    ) from exc
-            time.sleep(0.05)
 
     def dsn(self, dbname: str = "postgres") -> str:
         return (
@@ -197,32 +145,14 @@ class PostgresServer:
         finally:
             conn.close()
 
-    def _stop_process(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            # pg_ctl's fast mode: roll back open transactions, disconnect clients, checkpoint.
-            stop = [str(self._bin / "pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast"]
-            stop += ["-w", "-t", str(int(STOP_TIMEOUT))]
-            subprocess.run(stop, capture_output=True, check=False, **self._run_as())
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                # The whole group, so no backend outlives the postmaster.
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+    def _ask_to_stop(self, proc: subprocess.Popen[bytes]) -> None:
+        # pg_ctl's fast mode: roll back open transactions, disconnect clients, checkpoint.
+        # Should it not finish in time, the supervisor kills the whole group.
+        stop = [str(self._bin / "pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast"]
+        stop += ["-w", "-t", str(int(STOP_TIMEOUT))]
+        subprocess.run(stop, capture_output=True, check=False, **self._run_as())
 
     def stop(self) -> None:
-        self._stop_process()
+        super().stop()
         if self._as_root:
             shutil.rmtree(self.base_dir, ignore_errors=True)
-        atexit.unregister(self.stop)
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no server log)"
-        return "--- postgres log tail ---\n" + "\n".join(text.splitlines()[-lines:])

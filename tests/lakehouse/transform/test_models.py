@@ -8,7 +8,7 @@ import pytest
 from lakehouse import ConfigError, Lakehouse, QueryError, Settings, TableNotFoundError
 from lakehouse.query.inputs import inputs_of
 from lakehouse.transform import models
-from lakehouse.transform.checks import CheckSpec
+from lakehouse.transform.checks import DataCheck
 
 REVENUE = """-- description: Revenue per customer.
 -- key: customer_id
@@ -165,8 +165,8 @@ def test_failing_model_keeps_the_previous_snapshot(lake: Lakehouse) -> None:
 
 
 def test_check_specs() -> None:
-    assert CheckSpec.parse(" unique( a , b ) ") == CheckSpec("unique", ("a", "b"))
-    assert CheckSpec.parse("min_rows(10)").name == "min_rows(10)"
+    assert DataCheck.parse(" unique( a , b ) ") == DataCheck("unique", ("a", "b"))
+    assert DataCheck.parse("min_rows(10)").name == "min_rows(10)"
 
 
 def test_snapshots_record_the_inputs_they_were_built_from(lake: Lakehouse) -> None:
