@@ -55,9 +55,10 @@ class DagsterApp:
             assert time.monotonic() < deadline, f"run {run_id} still {run and run.status}"
             time.sleep(0.25)
 
-    def wait_until_settled(self, timeout_s: float = 90, quiet_s: float = 2) -> None:
+    def wait_until_settled(self, timeout_s: float = 180, quiet_s: float = 2) -> None:
         """Silver and gold are built with their checks evaluated, and no run has been
-        queued, going or ending for `quiet_s` (a sensor may follow one run with another)."""
+        queued, going or ending for `quiet_s` (a sensor may follow one run with another).
+        The timeout leaves room for the freshness backstop: automation can miss an update."""
         deadline = time.monotonic() + timeout_s
         while True:
             assets = {a.name: a for a in self.client.assets()}
