@@ -139,11 +139,13 @@ class S3Server(SupervisedServer):
                     raise RuntimeError(f"S3 server not serving reads: {exc}") from exc
             time.sleep(0.1)
 
+    def _prepare(self) -> None:
+        (self.tmp_dir / "data").mkdir(parents=True, exist_ok=True)
+        (self.tmp_dir / "identities.json").write_text(json.dumps(self._identities()))
+
     def _start_once(self, ports: dict[str, int] | None = None) -> None:
         data_dir = self.tmp_dir / "data"
-        data_dir.mkdir(parents=True, exist_ok=True)
         config = self.tmp_dir / "identities.json"
-        config.write_text(json.dumps(self._identities()))
         if not ports:
             ports = dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS)), strict=True))
             admin = _free_port_pair(ADMIN_GRPC_OFFSET, set(ports.values()))

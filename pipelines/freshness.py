@@ -59,11 +59,11 @@ def freshness_tick(
     for name, deps in sorted(inputs.items()):
         if gold_key(name) in busy or not deps:
             continue
-        infos = [found[d] for d in deps]
-        if any(i is None for i in infos):
+        infos = [i for d in deps if (i := found[d]) is not None]
+        if len(infos) < len(deps):
             continue  # an input does not exist yet: nothing to build from
-        state = {i.qualified_name: i.snapshot_id for i in infos if i is not None}
-        changed = lake.stale_inputs(Layer.GOLD, name, [i for i in infos if i is not None])
+        state = {i.qualified_name: i.snapshot_id for i in infos}
+        changed = lake.stale_inputs(Layer.GOLD, name, infos)
         if not changed:
             continue
         newest = max(datetime.fromisoformat(i.updated_at) for i in changed)

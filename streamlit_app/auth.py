@@ -74,4 +74,3 @@ def require_login() -> str:
             _throttle().failed(client)
             st.error("Wrong user or password.")
     st.stop()
-    raise AssertionError("unreachable: st.stop() ends the run")

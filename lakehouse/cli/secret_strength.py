@@ -36,6 +36,8 @@ CONTEXT = (
     "streamlit",
     "admin",
 )
+# Variables naming an account (context for the secrets, not rated themselves).
+_ACCOUNT_SUFFIXES = ("_USER", "_ACCESS_KEY")
 
 
 def weak_reason(secret: str, user_inputs: Iterable[str] = ()) -> str | None:
@@ -68,10 +70,10 @@ def _weak(secret: str, words: list[str]) -> str | None:
 def _main(data: bytes) -> int:
     fields = data.decode("utf-8", "replace").split("\0")
     pairs = list(zip(fields[0::2], fields[1::2], strict=False))
-    users = [v for n, v in pairs if n.endswith(("_USER", "_ACCESS_KEY")) and v]
+    users = [v for n, v in pairs if n.endswith(_ACCOUNT_SUFFIXES) and v]
     weak = 0
     for name, value in pairs:
-        if not value or name.endswith(("_USER", "_ACCESS_KEY")):
+        if not value or name.endswith(_ACCOUNT_SUFFIXES):
             continue
         reason = weak_reason(value, users)
         if reason:

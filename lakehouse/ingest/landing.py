@@ -109,9 +109,9 @@ def ingest_file(
     obj = LandingFile(key, 0, datetime.now(UTC))
     if not _candidate(ObjectInfo(key, 0, obj.modified)):
         raise IngestError(f"{key!r} is not a file in the landing zone.", title="Not a landing file")
-    if dataset is not None and dataset != dataset_for(obj):
+    if dataset is not None and dataset != obj.destination:
         raise IngestError(
-            f"{key!r} belongs to dataset {dataset_for(obj)!r}, not {dataset!r}.",
+            f"{key!r} belongs to dataset {obj.destination!r}, not {dataset!r}.",
             title="Wrong dataset",
         )
     dataset = obj.dataset

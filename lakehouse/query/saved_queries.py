@@ -224,9 +224,10 @@ class QueryStore:
 
     def delete(self, name: str, *, user: str) -> None:
         """Forget a saved query (nothing happens if there is none by that name)."""
+        name = name.strip()
         with self._connect(write=True) as con:
-            self._check_owner(con, name.strip(), user)
-            con.execute("DELETE FROM saved_queries WHERE name = ?", (name.strip(),))
+            self._check_owner(con, name, user)
+            con.execute("DELETE FROM saved_queries WHERE name = ?", (name,))
 
     def set_pinned(self, name: str, pinned: bool, *, user: str) -> None:
         with self._connect(write=True) as con:

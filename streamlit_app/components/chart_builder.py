@@ -22,8 +22,7 @@ from streamlit_app.components.charts import (
     spec_from_dict,
     spec_to_dict,
 )
-from streamlit_app.components.failsafe import show_error
-from streamlit_app.components.text import plain
+from streamlit_app.components.failsafe import error_markdown, show_error
 from streamlit_app.state import page_key
 
 MARK_LABELS: dict[Mark, str] = {
@@ -115,10 +114,7 @@ def _start_spec(
         try:
             spec = spec_from_dict(initial_spec)
         except LakehouseError as e:
-            st.warning(
-                f"**{plain(e.title)}**\n\n{plain(e.msg)}\n\n"
-                "Starting from a suggested chart instead."
-            )
+            st.warning(f"{error_markdown(e)}\n\nStarting from a suggested chart instead.")
         else:
             missing = [c for c in (spec.x, spec.y, spec.color) if c is not None and c not in kinds]
             if not missing:

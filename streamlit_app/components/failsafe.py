@@ -13,9 +13,14 @@ from streamlit_app.components.text import plain
 log = logging.getLogger("ratatouille.app")
 
 
+def error_markdown(e: LakehouseError) -> str:
+    """`e`'s title in bold and its message, both as typed (never Markdown)."""
+    return f"**{plain(e.title)}**\n\n{plain(e.msg)}"
+
+
 def show_error(e: LakehouseError, hint: str = "") -> None:
     """`e`'s title and message as typed (never Markdown); `hint`, the app's own Markdown, after."""
-    st.error(f"**{plain(e.title)}**\n\n{plain(e.msg)}" + (f"\n\n{hint}" if hint else ""))
+    st.error(error_markdown(e) + (f"\n\n{hint}" if hint else ""))
 
 
 @contextlib.contextmanager

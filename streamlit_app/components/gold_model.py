@@ -4,8 +4,7 @@ import streamlit as st
 
 from lakehouse import LakehouseError, Settings, models
 from lakehouse.layers import check_table_name
-from streamlit_app.components.failsafe import show_error
-from streamlit_app.components.text import plain
+from streamlit_app.components.failsafe import error_markdown, show_error
 from streamlit_app.dagster_client import DagsterError, DagsterUnavailable
 from streamlit_app.dagster_state import get_dagster
 from streamlit_app.page_state import PlaygroundState
@@ -31,9 +30,7 @@ def reload_code_location() -> str | None:
     except DagsterUnavailable:
         return UNREACHABLE
     except DagsterError as e:
-        return (
-            f"The model is saved, but Dagster's reload said: **{plain(e.title)}**\n\n{plain(e.msg)}"
-        )
+        return f"The model is saved, but Dagster's reload said: {error_markdown(e)}"
     return None
 
 

@@ -91,7 +91,7 @@ def render_saved(
     items = store.saved()
     with st.expander(f"Saved queries ({len(items)})", expanded=bool(items)):
         with st.form(key("save_form"), border=False):
-            name = st.text_input("Name", max_chars=80, key=key("save_name"))
+            name = st.text_input("Name", max_chars=NAME_MAX, key=key("save_name"))
             pin = st.checkbox("Pin to Home", key=key("save_pin"))
             if st.form_submit_button("Save query", key=key("save")):
                 try:
