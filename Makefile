@@ -34,6 +34,7 @@ install: $(VENV)/.installed ## Create .venv with the pinned requirements and the
 
 run: $(VENV)/.installed ## Run the product on its embedded defaults (app :8501, Dagster :3000, Jupyter :8888; with an app password, behind nginx's login gate)
 	$(BIN)/ratatouille doctor
+	$(BIN)/ratatouille migrate
 	$(BIN)/ratatouille demo
 	$(BIN)/python -m pipelines.launch --host $(HOST) --app-port $(APP_PORT) \
 	  --dagster-port $(DAGSTER_PORT) --grpc-port $(DAGSTER_GRPC_PORT) --jupyter-port $(JUPYTER_PORT)

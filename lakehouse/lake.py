@@ -23,7 +23,7 @@ from lakehouse.query.inputs import inputs_of
 from lakehouse.query.results import ExportResult, QueryResult
 from lakehouse.settings import Settings
 from lakehouse.storage import Storage, open_storage
-from lakehouse.tables import bronze, catalog, snapshots
+from lakehouse.tables import bronze, catalog, delta, snapshots
 from lakehouse.tables.bronze import BatchManifest, Mode
 from lakehouse.tables.catalog import TableInfo
 from lakehouse.tables.snapshots import Snapshot
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 
 class Lakehouse:
-    """Ingest into bronze, publish silver/gold snapshots, list and read tables."""
+    """Ingest into bronze, publish silver/gold Delta tables, list and read tables."""
 
     def __init__(self, settings: Settings | None = None, storage: Storage | None = None) -> None:
         self.settings = settings or Settings()
@@ -127,7 +127,7 @@ class Lakehouse:
         return models.load(self.settings.models_dir, self.settings.query_layers)[0]
 
     def snapshot(
-        self, layer: Layer | str, table: str, as_of: str | datetime | None = None
+        self, layer: Layer | str, table: str, as_of: str | int | datetime | None = None
     ) -> Snapshot:
         if as_of is None:
             return snapshots.current(self.storage, layer, table)
@@ -137,7 +137,21 @@ class Lakehouse:
         return snapshots.history(self.storage, layer, table)
 
     def restore(self, layer: Layer | str, table: str, snapshot_id: str) -> Snapshot:
+        """Make an earlier version current again (a new version; newer ones stay in history)."""
         return snapshots.restore(self.storage, layer, table, snapshot_id)
+
+    def vacuum(self, layer: Layer | str, table: str) -> int:
+        """Delete files past the history window (publish does this too); how many went."""
+        return snapshots.vacuum(self.settings, self.storage, layer, table)
+
+    def table_uri(self, layer: Layer | str, table: str) -> str:
+        """Where other engines (Spark, Trino, Polars, Daft, DuckDB `delta_scan`) find a silver
+        or gold Delta table; pass `delta_storage_options()` along for S3."""
+        return delta.table_uri(self.settings, layer, table)
+
+    def delta_storage_options(self) -> dict[str, str]:
+        """delta-rs / object_store options for the lake's S3 (empty for a local lake)."""
+        return delta.storage_options(self.settings)
 
     # -- landing, bronze batches and freshness (what the sensors ask) ---------------------
     def pending_landing(
@@ -198,7 +212,7 @@ class Lakehouse:
         return con
 
     def refresh_views(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Point every view at its table's current snapshot (cheap: pointers only)."""
+        """Point every view at its table's current version (cheap: manifests and logs only)."""
         self._create_views(con, self.tables())
 
     @staticmethod
@@ -208,7 +222,9 @@ class Lakehouse:
         for t in tables:
             duck.create_view(con, t.layer, t.name, t.scan_sql)
 
-    def read(self, layer: Layer | str, table: str, as_of: str | datetime | None = None) -> pa.Table:
+    def read(
+        self, layer: Layer | str, table: str, as_of: str | int | datetime | None = None
+    ) -> pa.Table:
         """A whole table as Arrow (for small tables; big ones go through `sql`)."""
         if as_of is None:
             scan = self.table(layer, table).scan_sql

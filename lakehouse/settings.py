@@ -49,14 +49,18 @@ class Settings(BaseSettings):
     max_ingest_mb: int = Field(
         102_400, gt=0, description="Largest file `ingest` accepts, in MB (after decompression)."
     )
-    snapshots_keep: int = Field(
-        5, ge=1, description="Snapshots kept per silver/gold table for rollback and AS OF reads."
+    table_history_hours: int = Field(
+        168,
+        ge=0,
+        description="Hours a silver/gold table version stays restorable (rollback, `as_of`) "
+        "after a newer one replaced it; older files are vacuumed and log entries cleaned.",
     )
     snapshots_grace_s: int = Field(
         300,
         ge=0,
-        description="Seconds a replaced snapshot (or bronze batches a `replace` upload took "
-        "out) stays readable, even past snapshots_keep, for queries that resolved it before.",
+        description="Seconds a replaced table version's files (or bronze batches a `replace` "
+        "upload took out) stay readable, even with table_history_hours 0, for queries that "
+        "resolved them before (rounded up to whole hours for Delta tables).",
     )
     duckdb_memory_limit: str = Field(
         "4GB", description="DuckDB memory limit per process; larger work spills to `state_dir`."

@@ -20,6 +20,7 @@ from lakehouse.lake import Lakehouse
 from lakehouse.layers import TABLE_LAYERS
 from lakehouse.passwords import hash_password
 from lakehouse.settings import invalid_settings
+from lakehouse.tables import migrate
 from lakehouse.tables.catalog import TableInfo
 
 # Below this size a progress bar only flickers.
@@ -138,6 +139,39 @@ def demo_cmd(force: bool, as_json: bool) -> None:
     for r in results:
         click.secho(f"✔ {r.manifest.source_name} → bronze.{r.dataset}", fg="green", bold=True)
         click.echo(f"  {r.rows:,} rows, {len(r.manifest.schema)} columns")
+
+
+@main.command("migrate")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def migrate_cmd(as_json: bool) -> None:
+    """Turn silver and gold tables from before Delta Lake (snapshot folders and a pointer) into
+    Delta tables, keeping every kept snapshot as a version.
+
+    Safe to run on every start (`make run` does): finished tables are left alone, and a run
+    that stopped part-way is completed.
+    """
+    lake = _lake(as_json)
+    try:
+        done = migrate.migrate(lake.settings, lake.storage)
+    except LakehouseError as e:
+        _fail(e, as_json)
+        sys.exit(1)
+    finally:
+        lake.close()
+    failed = [m for m in done if m.error]
+    if as_json:
+        click.echo(json.dumps({"ok": not failed, "tables": [asdict(m) for m in done]}))
+    elif not done:
+        click.echo("Every silver and gold table is a Delta table already.")
+    for m in [] if as_json else done:
+        if m.error:
+            click.secho(f"✘ {m.table}: {m.error}", fg="red", bold=True, err=True)
+            continue
+        extra = f", {m.rewritten} rewritten for Delta's types" if m.rewritten else ""
+        gone = f", {len(m.skipped)} snapshots had no files left" if m.skipped else ""
+        click.secho(f"✔ {m.table} → Delta ({m.versions} versions{extra}{gone})", fg="green")
+    if failed:
+        sys.exit(1)
 
 
 def _note(message: str) -> None:

@@ -1,4 +1,4 @@
-"""What is in the lake, from manifests and pointers only (no data is scanned)."""
+"""What is in the lake, from bronze manifests and Delta logs only (no data is scanned)."""
 
 import functools
 from concurrent.futures import ThreadPoolExecutor

@@ -1,9 +1,10 @@
 """Which tables a table was built from, and which were built from it.
 
-Every silver and gold snapshot records its inputs (`layer.table` → their snapshot id at build
-time), so lineage needs no separate graph: upstream is the current snapshot's inputs, downstream
-is every table whose current snapshot names this one. That scans the catalog's pointers (one
-small read per silver/gold table), which is fine for hundreds of tables.
+Every silver and gold version records its inputs (`layer.table` → their version at build
+time) in its Delta commit's metadata, so lineage needs no separate graph: upstream is the
+current version's inputs, downstream is every table whose current version names this one.
+That reads every silver/gold table's log tail (a few small reads each), which is fine for
+hundreds of tables.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Lineage:
 
 @dataclass(frozen=True)
 class SnapshotVersion:
-    """A kept snapshot and whether the table's pointer names it now."""
+    """A version of the table and whether readers see it now."""
 
     snapshot: Snapshot
     current: bool
@@ -94,14 +95,10 @@ def current_snapshots(storage: Storage) -> dict[str, Snapshot]:
 def snapshot_history(
     lake_or_storage: HasStorage | Storage, layer: Layer | str, table: str
 ) -> list[SnapshotVersion]:
-    """Kept snapshots, newest first, with the current one marked (after a rollback it is not
-    the newest)."""
-    storage = _storage(lake_or_storage)
-    current = snapshots.current(storage, layer, table).snapshot_id
-    return [
-        SnapshotVersion(s, s.snapshot_id == current)
-        for s in snapshots.history(storage, layer, table)
-    ]
+    """The table's versions, newest first; the newest is current (a rollback is a new version
+    with an older one's files, so rolling forward is a rollback too)."""
+    versions = snapshots.history(_storage(lake_or_storage), layer, table)
+    return [SnapshotVersion(s, i == 0) for i, s in enumerate(versions)]
 
 
 __all__ = [

@@ -1,81 +1,97 @@
-"""Silver and gold tables as snapshots: `<layer>/<table>/snapshot=<id>/part-*.parquet`.
+"""Silver and gold tables as Delta Lake tables: publish, current version, history, time travel,
+rollback and retention.
 
-A snapshot is complete once `_snapshot.json` is in its folder; it becomes *current* when
-`<layer>/<table>/_current.json` (one PUT or one rename) names it. Readers resolve the pointer
-first, so they see either the old table or the new one, never a mix.
+A publish writes the rows as Parquet parts (DuckDB, streaming) into a fresh folder inside the
+table's folder, then commits them as one Delta overwrite with the run id, the producing SQL and
+the input tables' versions in the commit's metadata. Until the commit readers see the previous
+version whole; a writer killed before it leaves only unreferenced files, which retention
+removes. A table's *snapshot* is the Delta version its readers see: `snapshot_id` is that
+version number as text.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import duckdb
+from deltalake import CommitProperties
+from deltalake.exceptions import DeltaError
 
 from lakehouse import duck
 from lakehouse.errors import LakehouseError, QueryError, TableNotFoundError
-from lakehouse.ids import id_time, new_id, now_iso
+from lakehouse.ids import new_id
 from lakehouse.layers import Layer, check_table_name, quote_literal
 from lakehouse.settings import Settings
-from lakehouse.storage import ObjectNotFound, Storage, leftovers
+from lakehouse.storage import Storage, leftovers
 from lakehouse.storage.staging import folder as staging_folder
+from lakehouse.tables import delta
+from lakehouse.tables.delta import META, Location, commit_meta
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-CURRENT = "_current.json"
-SNAPSHOT = "_snapshot.json"
 # DuckDB starts a new part file past this size: parts upload in parallel-friendly pieces.
 PART_SIZE = "256MB"
-# A snapshot folder without manifest this old is a crashed publish, safe to remove.
-ORPHAN_AGE = timedelta(hours=1)
+# The producing SQL kept in a commit's metadata (the log is read on every catalog listing).
+SQL_CHARS = 20_000
 
 PUBLISHABLE = (Layer.SILVER, Layer.GOLD)
 
 
 @dataclass(frozen=True)
 class Snapshot:
+    """One version of a silver or gold table."""
+
     layer: str
     table: str
-    snapshot_id: str
-    files: list[str]  # storage keys
+    snapshot_id: str  # the Delta version, as text
+    files: list[str]  # storage keys of its data files (empty in `history` listings)
     rows: int
     size_bytes: int
-    schema: list[tuple[str, str]]
+    schema: list[tuple[str, str]]  # DuckDB types (empty in `history` listings)
     created_at: str
     run_id: str | None
     restored_from: str | None = None
-    format_version: int = 1
-    # The tables the snapshot was built from: `layer.table` → their snapshot (bronze: newest
-    # batch) at the time. None when unknown (Arrow input, SQL that reads more than tables).
+    # `layer.table` → the version (bronze: newest batch) each input was at when this was
+    # built. None when unknown (Arrow input, SQL that reads more than tables).
     inputs: dict[str, str] | None = None
+    sql: str | None = None
+    operation: str = "WRITE"
 
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=1).encode()
+    @property
+    def version(self) -> int:
+        return int(self.snapshot_id)
 
-    @classmethod
-    def from_json(cls, data: bytes) -> Snapshot:
-        raw: dict[str, Any] = json.loads(data)
-        raw["schema"] = [tuple(c) for c in raw["schema"]]
-        return cls(**raw)
-
-
-def table_prefix(layer: Layer, table: str) -> str:
-    return f"{layer.value}/{table}/"
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.layer}.{self.table}"
 
 
 def _check(layer: Layer | str, table: str) -> Layer:
     layer = Layer(layer)
     if layer not in PUBLISHABLE:
         raise LakehouseError(
-            f"Snapshots live in silver and gold, not {layer.value}.", title="Wrong layer"
+            f"Delta tables live in silver and gold, not {layer.value}.", title="Wrong layer"
         )
     check_table_name(table)
     return layer
+
+
+def _loc(storage: Storage, layer: Layer, table: str) -> Location:
+    return delta.location(storage, layer, table)
+
+
+def table_config(settings: Settings) -> dict[str, str]:
+    """Delta table properties: how long versions stay restorable (log and removed files)."""
+    hours = max(settings.table_history_hours, -(-settings.snapshots_grace_s // 3600))
+    return {
+        "delta.logRetentionDuration": f"interval {max(hours, 1)} hours",
+        "delta.deletedFileRetentionDuration": f"interval {hours} hours",
+    }
 
 
 def publish(
@@ -88,179 +104,265 @@ def publish(
     run_id: str | None = None,
     part_size: str = PART_SIZE,
     inputs: dict[str, str] | None = None,
+    sql: str | None = None,
+    extra_meta: dict[str, str] | None = None,
 ) -> Snapshot:
-    """Write `data` (SQL run on `con`, or Arrow) as a new snapshot and make it current."""
+    """Write `data` (SQL run on `con`, or Arrow) as the table's new version (an overwrite)."""
     layer = _check(layer, table)
-    snapshot_id = new_id()
+    what = f"{layer.value}.{table}"
+    publish_id = new_id()
     own = con is None
     con = con or duck.connect(settings)
     try:
-        with staging_folder(settings, f"publish-{snapshot_id}", create=False) as staging:
-            if isinstance(data, str):
-                query = data
-            else:
+        with staging_folder(settings, f"publish-{publish_id}", create=False) as staging:
+            query = data if isinstance(data, str) else "SELECT * FROM _publish_input"
+            if not isinstance(data, str):
                 con.register("_publish_input", data)
-                query = "SELECT * FROM _publish_input"
             try:
+                query = delta.compatible_select(con, query)
+                empty = con.execute(f"SELECT * FROM ({query}) LIMIT 0").to_arrow_table().schema
                 rows = con.execute(
                     f"COPY ({query}) TO {quote_literal(str(staging))} (FORMAT parquet, "
                     f"COMPRESSION zstd, FILE_SIZE_BYTES {quote_literal(part_size)}, "
                     "FILENAME_PATTERN 'part-{i}')"
                 ).fetchall()[0][0]
-                glob = quote_literal(str(staging / "*.parquet"))
-                schema = con.execute(f"DESCRIBE SELECT * FROM read_parquet({glob})").fetchall()
             except duckdb.Error as e:
-                raise QueryError(str(e), title=f"Could not build {layer.value}.{table}") from e
+                raise QueryError(str(e), title=f"Could not build {what}") from e
             finally:
                 if not isinstance(data, str):
                     con.unregister("_publish_input")
-            snap = _upload(
-                settings,
-                storage,
-                layer,
-                table,
-                snapshot_id,
-                staging,
-                int(rows),
-                [(c[0], c[1]) for c in schema],
-                run_id,
-                inputs,
-            )
+            parts = sorted(staging.glob("part-*.parquet"), key=lambda p: int(p.stem.split("-")[1]))
+            schema = delta.schema_of(parts, empty)
+            folder = f"{layer.value}/{table}/data-{publish_id}/"
+            adds = [delta.add_action(f"data-{publish_id}/{p.name}", p) for p in parts]
+            size = sum(a.size for a in adds)
+            meta = {
+                f"{META}.publish": publish_id,
+                f"{META}.run_id": run_id or "",
+                f"{META}.rows": str(int(rows)),
+                f"{META}.bytes": str(size),
+            }
+            meta |= {
+                f"{META}.{k.removeprefix(META + '.')}": v for k, v in (extra_meta or {}).items()
+            }
+            if inputs is not None:
+                meta[f"{META}.inputs"] = json.dumps(inputs, sort_keys=True)
+            if sql or isinstance(data, str):
+                meta[f"{META}.sql"] = (sql or str(data))[:SQL_CHARS]
+            leftovers.sweep(settings, storage)
+            try:
+                for part in parts:
+                    storage.put_file(folder + part.name, part, move=True)
+                delta.commit(
+                    _loc(storage, layer, table), what, schema, adds, meta, table_config(settings)
+                )
+            except BaseException:
+                # Not committed (or unknown: a lost reply): the files are unreferenced either
+                # way; if the commit did land, its version reads a missing file, so keep them.
+                if not _committed(storage, layer, table, publish_id):
+                    leftovers.remove(settings, storage, folder)
+                raise
     finally:
         if own:
             con.close()
-    # Past the commit point: the snapshot is current, so housekeeping failing (storage gone
-    # a moment later) must not report the publish as failed; the next publish prunes.
+    snap = _find(storage, layer, table, publish_id)
+    # Past the commit point: the new version is current, so housekeeping failing (storage
+    # gone a moment later) must not report the publish as failed; the next publish retries.
     with contextlib.suppress(LakehouseError):
-        prune(
-            storage,
-            layer,
-            table,
-            settings.snapshots_keep,
-            timedelta(seconds=settings.snapshots_grace_s),
-        )
+        vacuum(settings, storage, layer, table)
     return snap
 
 
-def _upload(
-    settings: Settings,
-    storage: Storage,
-    layer: Layer,
-    table: str,
-    snapshot_id: str,
-    staging: Path,
-    rows: int,
-    schema: list[tuple[str, str]],
-    run_id: str | None,
-    inputs: dict[str, str] | None = None,
-) -> Snapshot:
-    folder = f"{table_prefix(layer, table)}snapshot={snapshot_id}/"
-    parts = sorted(staging.glob("part-*.parquet"), key=lambda p: int(p.stem.split("-")[1]))
-    files, size = [], 0
-    leftovers.sweep(settings, storage)
-    try:
-        for part in parts:
-            size += part.stat().st_size
-            key = folder + part.name
-            storage.put_file(key, part, move=True)
-            files.append(key)
-        snap = Snapshot(
-            layer.value, table, snapshot_id, files, rows, size, schema, now_iso(), run_id,
-            inputs=inputs,
-        )  # fmt: skip
-        storage.put_bytes(folder + SNAPSHOT, snap.to_json())
-    except BaseException:
-        leftovers.remove(settings, storage, folder)
-        raise
-    # Not undone if it fails: the pointer may have been written all the same.
-    storage.put_bytes(table_prefix(layer, table) + CURRENT, snap.to_json())  # the commit point
-    return snap
+def _committed(storage: Storage, layer: Layer, table: str, publish_id: str) -> bool:
+    with contextlib.suppress(LakehouseError, DeltaError, OSError):
+        _find(storage, layer, table, publish_id)
+        return True
+    return False
+
+
+def _find(storage: Storage, layer: Layer, table: str, publish_id: str) -> Snapshot:
+    """The version our commit became (another writer may have committed after it)."""
+    what = f"{layer.value}.{table}"
+    dt = delta.open_table(_loc(storage, layer, table), what)
+    for h in dt.history(limit=delta.COMMIT_ATTEMPTS + 16):
+        if h.get(f"{META}.publish") == publish_id:
+            return _load(storage, layer, table, int(h["version"]))
+    raise LakehouseError(f"{what}: the commit is not in the log.", title="Publish lost")
+
+
+def _snapshot(layer: Layer, table: str, v: delta.Version, **fields: object) -> Snapshot:
+    info = v.info
+    inputs_text = commit_meta(info, "inputs")
+    restored = (
+        info.get("operationParameters", {}).get("version") if v.operation == "RESTORE" else None
+    )
+    base = Snapshot(
+        layer=layer.value,
+        table=table,
+        snapshot_id=str(v.version),
+        files=[],
+        rows=int(
+            commit_meta(info, "rows")
+            or info.get("operationMetrics", {}).get("num_added_rows", 0)
+            or 0
+        ),
+        size_bytes=int(commit_meta(info, "bytes") or 0),
+        schema=[],
+        # A migrated version keeps the time its snapshot was made.
+        created_at=commit_meta(info, "created_at")
+        or datetime.fromtimestamp(v.timestamp_ms / 1000, UTC).isoformat(),
+        run_id=commit_meta(info, "run_id") or None,
+        restored_from=commit_meta(info, "restored_from")
+        or (str(restored) if restored is not None else None),
+        inputs=json.loads(inputs_text) if inputs_text else None,
+        sql=commit_meta(info, "sql"),
+        operation=v.operation,
+    )
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+def _load(storage: Storage, layer: Layer, table: str, version: int | None = None) -> Snapshot:
+    what = f"{layer.value}.{table}"
+    loc = _loc(storage, layer, table)
+    dt = delta.open_table(loc, what)
+    if version is None:
+        v = delta.data_version(dt, what)
+    else:
+        v = delta.version_info(dt, version, what)
+        dt = delta.open_table(loc, what, version)
+    keys, sizes, rows = delta.files_of(dt, layer, table, what)
+    total = sum(r or 0 for r in rows) if all(r is not None for r in rows) else None
+    snap = _snapshot(
+        layer, table, v, files=keys, size_bytes=sum(sizes), schema=delta.duckdb_columns(dt)
+    )
+    return replace(snap, rows=total) if total is not None else snap
 
 
 def current(storage: Storage, layer: Layer | str, table: str) -> Snapshot:
     layer = _check(layer, table)
-    try:
-        return Snapshot.from_json(storage.get_bytes(table_prefix(layer, table) + CURRENT))
-    except ObjectNotFound as e:
-        raise TableNotFoundError(f"There is no table {layer.value}.{table}.") from e
+    return _load(storage, layer, table)
 
 
 def history(storage: Storage, layer: Layer | str, table: str) -> list[Snapshot]:
-    """Complete snapshots still kept, newest first."""
+    """Versions that changed data, newest first, as far back as the log goes (files and schema
+    are left empty: `as_of` loads one fully)."""
     layer = _check(layer, table)
-    out = []
-    for folder in reversed(storage.list_dirs(table_prefix(layer, table))):
-        if folder.startswith("snapshot="):
+    what = f"{layer.value}.{table}"
+    dt = delta.open_table(_loc(storage, layer, table), what)
+    try:
+        entries = dt.history()
+    except (DeltaError, OSError) as e:
+        raise delta.translate(e, what) from e
+    latest = dt.version()
+    return [
+        _snapshot(
+            layer,
+            table,
+            delta.Version(
+                int(h["version"]), latest, int(h.get("timestamp", 0)), str(h.get("operation")), h
+            ),
+        )
+        for h in entries
+        if h.get("operation") not in delta.NO_DATA_CHANGE
+    ]
+
+
+def as_of(storage: Storage, layer: Layer | str, table: str, when: str | int | datetime) -> Snapshot:
+    """The table at a version (its number) or as it was at a time."""
+    layer = _check(layer, table)
+    what = f"{layer.value}.{table}"
+    if isinstance(when, int) or (isinstance(when, str) and when.isdigit()):
+        version = int(when)
+    else:
+        if isinstance(when, str):
             try:
-                out.append(
-                    Snapshot.from_json(
-                        storage.get_bytes(f"{table_prefix(layer, table)}{folder}/{SNAPSHOT}")
-                    )
-                )
-            except ObjectNotFound:
-                continue
-    return out
-
-
-def as_of(storage: Storage, layer: Layer | str, table: str, when: str | datetime) -> Snapshot:
-    """The snapshot with that id, or the one current at that time."""
-    snaps = history(storage, layer, table)
-    if isinstance(when, str):
-        for s in snaps:
-            if s.snapshot_id == when:
-                return s
-        try:
-            when = datetime.fromisoformat(when)
-        except ValueError as e:
+                when = datetime.fromisoformat(when)
+            except ValueError as e:
+                raise TableNotFoundError(
+                    f"{what} has no version {when!r} (give a version number or an ISO time).",
+                    title="No such version",
+                ) from e
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        older = [
+            s
+            for s in history(storage, layer, table)
+            if datetime.fromisoformat(s.created_at) <= when
+        ]
+        if not older:
             raise TableNotFoundError(
-                f"{layer}.{table} has no snapshot {when!r} (give a snapshot id or an ISO time).",
-                title="No such snapshot",
-            ) from e
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    for s in snaps:
-        if datetime.fromisoformat(s.created_at) <= when:
-            return s
-    raise TableNotFoundError(
-        f"{layer}.{table} has no kept snapshot at or before {when.isoformat()}.",
-        title="No such snapshot",
-    )
+                f"{what} has no version at or before {when.isoformat()}.", title="No such version"
+            )
+        version = older[0].version
+    try:
+        snap = _load(storage, layer, table, version)
+    except LakehouseError as e:
+        raise TableNotFoundError(
+            f"{what} has no version {version}: {e}", title="No such version"
+        ) from e
+    _check_files(storage, snap)
+    return snap
+
+
+def _check_files(storage: Storage, snap: Snapshot) -> None:
+    if snap.files and not storage.exists(snap.files[0]):
+        raise TableNotFoundError(
+            f"{snap.qualified_name} version {snap.snapshot_id} is past its retention: its files "
+            "were removed (RATATOUILLE_TABLE_HISTORY_HOURS).",
+            title="Version no longer kept",
+        )
 
 
 def restore(storage: Storage, layer: Layer | str, table: str, snapshot_id: str) -> Snapshot:
-    """Make a kept snapshot current again (a rollback is one pointer write)."""
+    """Make an earlier version current again: a new version with its files (a rollback is one
+    commit; newer versions stay in the history, so you can roll forward)."""
     layer = _check(layer, table)
-    found = [s for s in history(storage, layer, table) if s.snapshot_id == snapshot_id]
-    if not found:
-        raise TableNotFoundError(f"{layer.value}.{table} has no kept snapshot {snapshot_id!r}.")
-    snap = found[0]
-    restored = Snapshot(**{**asdict(snap), "restored_from": snapshot_id, "created_at": now_iso()})
-    storage.put_bytes(table_prefix(layer, table) + CURRENT, restored.to_json())
-    return restored
-
-
-def prune(storage: Storage, layer: Layer, table: str, keep: int, grace: timedelta) -> int:
-    """Delete complete snapshots past the newest `keep` (never the current one), old orphans.
-
-    A snapshot replaced less than `grace` ago stays: a query that resolved it just before the
-    switch is still reading its files.
-    """
-    prefix = table_prefix(layer, table)
-    cur = current(storage, layer, table).snapshot_id
-    now = datetime.now(UTC)
-    folders = storage.list_dirs(prefix)
-    ids = sorted(
-        (f.removeprefix("snapshot=") for f in folders if f.startswith("snapshot=")), reverse=True
+    what = f"{layer.value}.{table}"
+    target = as_of(storage, layer, table, snapshot_id)
+    loc = _loc(storage, layer, table)
+    publish_id = new_id()
+    dt = delta.open_table(loc, what)
+    props = CommitProperties(
+        custom_metadata={
+            f"{META}.publish": publish_id,
+            f"{META}.restored_from": target.snapshot_id,
+            f"{META}.rows": str(target.rows),
+            f"{META}.bytes": str(target.size_bytes),
+            f"{META}.run_id": target.run_id or "",
+            **(
+                {f"{META}.inputs": json.dumps(target.inputs, sort_keys=True)}
+                if target.inputs is not None
+                else {}
+            ),
+            **({f"{META}.sql": target.sql} if target.sql else {}),
+        }
     )
-    complete = history(storage, layer, table)  # newest first
-    done = {s.snapshot_id for s in complete}
-    # The grace runs from when the newer snapshot was written, not from when its build began.
-    doomed = [
-        old.snapshot_id
-        for newer, old in zip(complete[keep - 1 :], complete[keep:], strict=False)
-        if old.snapshot_id != cur and now - datetime.fromisoformat(newer.created_at) > grace
-    ]
-    doomed += [i for i in ids if i not in done and now - id_time(i) > ORPHAN_AGE]
-    for i in doomed:
-        storage.delete_prefix(f"{prefix}snapshot={i}/")
+    try:
+        dt.restore(target.version, commit_properties=props)
+    except (DeltaError, OSError) as e:
+        raise delta.translate(e, what) from e
+    return _find(storage, layer, table, publish_id)
+
+
+def vacuum(settings: Settings, storage: Storage, layer: Layer | str, table: str) -> int:
+    """Delete files no version within the history window needs, and crashed writers' files.
+
+    A file replaced less than `snapshots_grace_s` ago stays whatever the window: a query that
+    listed the previous version just before the switch is still reading it. Returns how many
+    files went. (Vacuum writes log entries, so it only runs when there is something to do.)"""
+    layer = _check(layer, table)
+    what = f"{layer.value}.{table}"
+    dt = delta.open_table(_loc(storage, layer, table), what)
+    hours = max(settings.table_history_hours, -(-settings.snapshots_grace_s // 3600))
+    try:
+        doomed = dt.vacuum(
+            retention_hours=hours, dry_run=True, enforce_retention_duration=False, full=True
+        )
+        if doomed:
+            dt.vacuum(
+                retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=True
+            )
+        dt.cleanup_metadata()
+    except (DeltaError, OSError) as e:
+        raise delta.translate(e, what) from e
     return len(doomed)

@@ -179,7 +179,15 @@ def build(
     except duckdb.Error as e:
         raise QueryError(str(e), title=title) from e
     snap = snapshots.publish(
-        settings, storage, None, Layer.GOLD, model.name, reader, run_id, inputs=inputs
+        settings,
+        storage,
+        None,
+        Layer.GOLD,
+        model.name,
+        reader,
+        run_id,
+        inputs=inputs,
+        sql=model.select,
     )
     relation = parquet_scan([storage.uri(k) for k in snap.files])
     outcomes = [spec.run(con, relation) for spec in model.all_checks]

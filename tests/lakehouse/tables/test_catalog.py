@@ -27,5 +27,6 @@ def test_catalog_lists_all_layers(lake: Lakehouse, tmp_path) -> None:
 
 def test_catalog_ignores_uncommitted_folders(lake: Lakehouse) -> None:
     lake.storage.put_bytes("bronze/half/batch=1/data.parquet", b"PAR1")
-    lake.storage.put_bytes("gold/half/snapshot=1/part-0.parquet", b"PAR1")
+    lake.storage.put_bytes("gold/half/data-1/part-0.parquet", b"PAR1")
+    lake.storage.put_bytes("gold/half/_delta_log/_commits/x.json.tmp", b"{")
     assert lake.tables() == []

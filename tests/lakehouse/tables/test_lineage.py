@@ -55,7 +55,10 @@ def test_unknown_inputs_and_rollback(lake: Lakehouse) -> None:
     lake.restore("gold", "top", first)
     assert lineage.upstream(lake, "gold", "top") == ["gold.revenue"]
     assert lineage.downstream(lake, "gold", "revenue") == ["gold.top"]
-    assert [h.current for h in lineage.snapshot_history(lake, "gold", "top")] == [False, True]
+    # The rollback is a new version, current, with the old one's files and inputs.
+    after = lineage.snapshot_history(lake, "gold", "top")
+    assert [h.current for h in after] == [True, False, False]
+    assert after[0].snapshot.restored_from == first
 
 
 def test_empty_lake_has_no_lineage(lake: Lakehouse) -> None:

@@ -1,4 +1,5 @@
-"""Silver/gold snapshots: atomic publish, retention, AS OF, restore, crash safety."""
+"""Silver/gold Delta tables: atomic publish, retention, time travel, restore, crash safety,
+concurrent writers, column types."""
 
 import json
 import os
@@ -44,36 +45,119 @@ def test_failing_sql_keeps_previous_snapshot(lake: Lakehouse) -> None:
     assert len(lake.history("gold", "g")) == 1
 
 
-def test_retention_keeps_last_n_and_as_of(lake: Lakehouse) -> None:
-    lake = Lakehouse(lake.settings.replace(snapshots_grace_s=0), lake.storage)
-    keep = lake.settings.snapshots_keep
-    snaps = [lake.publish("silver", "r", version_table(v)) for v in range(keep + 3)]
-    hist = lake.history("silver", "r")
-    assert [s.snapshot_id for s in hist] == [s.snapshot_id for s in reversed(snaps[-keep:])]
-    old = snaps[-3]
-    assert lake.read("silver", "r", as_of=old.snapshot_id).num_rows == old.rows
+def test_versions_and_time_travel(lake: Lakehouse) -> None:
+    snaps = [lake.publish("silver", "r", version_table(v)) for v in range(4)]
+    assert [s.snapshot_id for s in snaps] == ["0", "1", "2", "3"]
+    assert [s.snapshot_id for s in lake.history("silver", "r")] == ["3", "2", "1", "0"]
+    old = snaps[1]
+    assert lake.read("silver", "r", as_of=old.snapshot_id).num_rows == old.rows == 101
+    assert lake.read("silver", "r", as_of=1).num_rows == 101
     assert lake.snapshot("silver", "r", as_of=old.created_at).snapshot_id == old.snapshot_id
     with pytest.raises(TableNotFoundError):
         lake.snapshot("silver", "r", as_of="2000-01-01T00:00:00+00:00")
-    gone = snaps[0]
-    assert not list(lake.storage.list_objects(f"silver/r/snapshot={gone.snapshot_id}/"))
+    with pytest.raises(TableNotFoundError, match="no version 9"):
+        lake.snapshot("silver", "r", as_of="9")
 
 
-def test_replaced_snapshots_stay_readable_for_the_grace_period(lake: Lakehouse) -> None:
+def _files(lake: Lakehouse, table: str) -> set[str]:
+    return {
+        o.key for o in lake.storage.list_objects(f"silver/{table}/") if "/_delta_log/" not in o.key
+    }
+
+
+def test_history_window_vacuums_older_files(lake: Lakehouse) -> None:
+    lake = Lakehouse(
+        lake.settings.replace(snapshots_grace_s=0, table_history_hours=0), lake.storage
+    )
+    snaps = [lake.publish("silver", "r", version_table(v)) for v in range(3)]
+    # Only the current version's files are left; the log still lists every version.
+    assert _files(lake, "r") == set(snaps[-1].files)
+    assert len(lake.history("silver", "r")) == 3
+    with pytest.raises(TableNotFoundError, match="past its retention"):
+        lake.read("silver", "r", as_of=snaps[0].snapshot_id)
+    assert lake.read("silver", "r").num_rows == 102
+    # Vacuuming commits to the log, but does not make a new version of the data.
+    assert lake.table("silver", "r").snapshot_id == snaps[-1].snapshot_id
+
+
+def test_replaced_versions_stay_readable_for_the_grace_period(lake: Lakehouse) -> None:
+    lake = Lakehouse(lake.settings.replace(table_history_hours=0), lake.storage)
     first = lake.publish("silver", "g", version_table(1))
-    for v in range(2, lake.settings.snapshots_keep + 4):
+    for v in range(2, 5):
         lake.publish("silver", "g", version_table(v))
     assert lake.read("silver", "g", as_of=first.snapshot_id).num_rows == 101
 
 
 def test_restore_is_a_rollback(lake: Lakehouse) -> None:
-    a = lake.publish("gold", "x", version_table(1))
-    lake.publish("gold", "x", version_table(2))
+    a = lake.publish("gold", "x", version_table(1), run_id="run-a")
+    b = lake.publish("gold", "x", version_table(2))
     restored = lake.restore("gold", "x", a.snapshot_id)
-    assert restored.restored_from == a.snapshot_id
+    assert (restored.restored_from, restored.run_id) == (a.snapshot_id, "run-a")
+    assert restored.version == b.version + 1
     assert lake.read("gold", "x").num_rows == 101
+    assert lake.table("gold", "x").snapshot_id == restored.snapshot_id
+    # Rolling forward is a rollback too.
+    lake.restore("gold", "x", b.snapshot_id)
+    assert lake.read("gold", "x").num_rows == 102
     with pytest.raises(TableNotFoundError):
         lake.restore("gold", "x", "nope")
+
+
+def test_schema_changes_between_builds(lake: Lakehouse) -> None:
+    lake.publish("silver", "s", "SELECT 1 AS a, 'x' AS b")
+    lake.publish("silver", "s", "SELECT 'one' AS a, 2.5 AS c")
+    assert lake.table("silver", "s").columns == [("a", "VARCHAR"), ("c", "DECIMAL(2,1)")]
+    assert lake.read("silver", "s", as_of="0").column_names == ["a", "b"]
+
+
+def test_types_delta_cannot_store_keep_their_values(lake: Lakehouse) -> None:
+    """No unsigned, TIME, UUID, INTERVAL or nanosecond types in Delta: values survive as the
+    nearest type that holds them all."""
+    snap = lake.publish(
+        "gold",
+        "odd",
+        """SELECT 200::UTINYINT AS u8, 18446744073709551615::UBIGINT AS u64,
+        170141183460469231731687303715884105727::HUGEINT // 10 AS big,
+        TIME '12:34:56' AS t, INTERVAL 3 DAY AS i,
+        '00000000-0000-0000-0000-000000000001'::UUID AS id,
+        TIMESTAMP_NS '2024-01-02 03:04:05.123456789' AS ns, [1, 2] AS l, {'k': 1} AS st""",
+    )
+    assert dict(snap.schema) == {
+        "u8": "SMALLINT",
+        "u64": "DECIMAL(20,0)",
+        "big": "DECIMAL(38,0)",
+        "t": "VARCHAR",
+        "i": "VARCHAR",
+        "id": "VARCHAR",
+        "ns": "TIMESTAMP",
+        "l": "INTEGER[]",
+        "st": "STRUCT(k INTEGER)",
+    }
+    row = lake.read("gold", "odd").to_pylist()[0]
+    assert (row["u8"], str(row["u64"]), row["t"], row["id"]) == (
+        200,
+        "18446744073709551615",
+        "12:34:56",
+        "00000000-0000-0000-0000-000000000001",
+    )
+    assert str(row["big"]) == "17014118346046923173168730371588410572"
+
+
+def test_commit_records_run_sql_and_inputs(lake: Lakehouse) -> None:
+    lake.publish("silver", "src", version_table(1))
+    snap = lake.publish(
+        "gold", "agg", "SELECT v, count(*) AS n FROM silver.src GROUP BY v", run_id="r9"
+    )
+    assert snap.sql == "SELECT v, count(*) AS n FROM silver.src GROUP BY v"
+    assert (snap.run_id, snap.inputs) == ("r9", {"silver.src": "0"})
+    # It is all in the Delta log, where other engines see it too.
+    from deltalake import DeltaTable
+
+    dt = DeltaTable(
+        lake.table_uri("gold", "agg"), storage_options=lake.delta_storage_options() or None
+    )
+    info = dt.history(1)[0]
+    assert (info["ratatouille.run_id"], info["ratatouille.inputs"]) == ("r9", '{"silver.src": "0"}')
 
 
 @pytest.mark.parametrize("name", ["../x", "Bad", "a-b", "select", "", "x" * 70])
@@ -118,21 +202,20 @@ def test_reader_never_sees_a_mixed_table(lake: Lakehouse) -> None:
     assert len(seen) > 5, "readers should have seen many versions"
 
 
-def _new_parts_uploaded(lake: Lakehouse, old_id: str) -> bool:
+def _new_parts_uploaded(lake: Lakehouse, old_files: list[str]) -> bool:
     return any(
-        "/part-" in o.key and f"snapshot={old_id}/" not in o.key
-        for o in lake.storage.list_objects("gold/big/")
+        "/part-" in o.key and o.key not in old_files for o in lake.storage.list_objects("gold/big/")
     )
 
 
-def _kill_mid_publish(lake: Lakehouse, child: subprocess.Popen[str], old_id: str) -> None:
-    """On S3, kill once some parts are uploaded but not all (the pointer is not written yet);
+def _kill_mid_publish(lake: Lakehouse, child: subprocess.Popen[str], old_files: list[str]) -> None:
+    """On S3, kill once some parts are uploaded but not all (nothing is committed yet);
     locally parts are renamed into place in microseconds, so kill while DuckDB writes them."""
     staging = Path(lake.settings.state_dir) / "staging"
     deadline = time.monotonic() + 120
     while True:
         assert time.monotonic() < deadline and child.poll() is None, "publish ended too soon"
-        if lake.storage.kind == "s3" and _new_parts_uploaded(lake, old_id):
+        if lake.storage.kind == "s3" and _new_parts_uploaded(lake, old_files):
             break
         if lake.storage.kind == "local" and any(staging.glob("publish-*/part-*.parquet")):
             time.sleep(0.3)
@@ -170,7 +253,7 @@ def test_writer_killed_mid_publish_leaves_previous_snapshot(lake: Lakehouse) -> 
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "ready"
     before = lake.snapshot("gold", "big")
-    _kill_mid_publish(lake, child, before.snapshot_id)
+    _kill_mid_publish(lake, child, before.files)
     child.wait()
     assert child.stdout.read() == "", "the kill must land before the publish finished"
     assert lake.snapshot("gold", "big").snapshot_id == before.snapshot_id
@@ -180,3 +263,63 @@ def test_writer_killed_mid_publish_leaves_previous_snapshot(lake: Lakehouse) -> 
     # The next publish works and cleans nothing it should keep.
     lake.publish("gold", "big", version_table(3))
     assert lake.read("gold", "big").num_rows == 103
+    # A vacuum with no history window takes the killed writer's unreferenced files away.
+    tidy = Lakehouse(
+        lake.settings.replace(snapshots_grace_s=0, table_history_hours=0), lake.storage
+    )
+    tidy.vacuum("gold", "big")
+    assert {
+        o.key for o in lake.storage.list_objects("gold/big/") if "/_delta_log/" not in o.key
+    } == set(lake.snapshot("gold", "big").files)
+
+
+WRITER = """
+import sys, json
+import pyarrow as pa
+from lakehouse import Lakehouse, Settings
+lake = Lakehouse(Settings(**json.loads(sys.argv[1])))
+tag = int(sys.argv[2])
+print("ready", flush=True)
+sys.stdin.readline()
+for k in range(4):
+    v = tag * 10 + k
+    lake.publish("gold", "contended", pa.table({"v": [v] * (100 + v), "i": list(range(100 + v))}))
+print("done", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_publishes_serialize(lake: Lakehouse) -> None:
+    """Two processes publishing one table at the same moment: every commit lands, one after
+    the other, and every version in the log reads whole."""
+    lake.publish("gold", "contended", version_table(0))
+    env_settings = json.loads(lake.settings.model_dump_json())
+    if lake.settings.s3_secret_key:
+        env_settings["s3_secret_key"] = lake.settings.s3_secret_key.get_secret_value()
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, json.dumps(env_settings), str(tag)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for tag in (1, 2)
+    ]
+    for w in writers:
+        assert w.stdout is not None and w.stdout.readline().strip() == "ready"
+    for w in writers:  # release both at once
+        assert w.stdin is not None
+        w.stdin.write("go\n")
+        w.stdin.flush()
+    for w in writers:
+        out, _ = w.communicate(timeout=300)
+        assert w.returncode == 0 and out.strip() == "done"
+    history = lake.history("gold", "contended")
+    assert [s.version for s in history] == list(range(8, -1, -1))
+    seen = set()
+    for s in history:
+        t = lake.read("gold", "contended", as_of=s.snapshot_id)
+        (v,) = set(t.column("v").to_pylist())
+        assert t.num_rows == 100 + v
+        seen.add(v)
+    assert seen == {0, 10, 11, 12, 13, 20, 21, 22, 23}

@@ -1,0 +1,340 @@
+"""Delta Lake I/O (delta-rs): where a table lives, what it holds now, and the commit.
+
+Silver and gold tables are Delta tables: `<layer>/<table>/` holds the Parquet parts and
+`_delta_log/`. DuckDB writes the parts (its Parquet writer is the fast one); delta-rs commits
+them as one overwrite, atomically (a put-if-absent of the next log entry: a rename on local
+disk, an `If-None-Match: *` PUT on S3). Readers get a version's file list from the log and
+read those files, so nothing half-written is ever visible.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, Schema
+from deltalake.exceptions import CommitFailedError, DeltaError
+from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
+from deltalake.transaction import AddAction, create_table_with_add_actions
+
+from lakehouse.errors import LakehouseError, StorageError, TableNotFoundError
+from lakehouse.layers import Layer, quote_ident
+from lakehouse.settings import Settings
+
+if TYPE_CHECKING:
+    from lakehouse.storage import Storage
+
+LOG = "_delta_log"
+# Commit metadata this product writes (Delta keeps it in the version's commitInfo).
+META = "ratatouille"
+# Operations that change no rows: a table's data version is the newest commit not among them.
+NO_DATA_CHANGE = frozenset({"VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "OPTIMIZE"})
+# Two writers of one table: the loser re-reads the log and commits on top (they serialize).
+COMMIT_ATTEMPTS = 20
+# Past this, a hung S3 request fails instead of holding a pipeline run for minutes.
+_S3_TIMEOUTS = {"connect_timeout": "5s", "timeout": "120s", "max_retries": "3"}
+_S3_RETRY_TIMEOUT = "10s"
+
+
+def storage_options(settings: Settings, *, readonly: bool = False) -> dict[str, str]:
+    """delta-rs (object_store) options for the lake's S3; empty for a local lake.
+
+    `readonly` uses the playground's read-only key when one is set."""
+    if settings.storage != "s3":
+        return {}
+    key, secret = settings.s3_access_key, settings.s3_secret_key
+    if readonly and settings.s3_query_access_key:
+        key, secret = settings.s3_query_access_key, settings.s3_query_secret_key
+    opts = {
+        "AWS_REGION": settings.s3_region,
+        "AWS_ALLOW_HTTP": "false" if settings.s3_use_ssl else "true",
+        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "true" if settings.s3_url_style == "vhost" else "false",
+        **_S3_TIMEOUTS,
+        "retry_timeout": _S3_RETRY_TIMEOUT,
+    }
+    if key:
+        opts["AWS_ACCESS_KEY_ID"] = key
+    if secret:
+        opts["AWS_SECRET_ACCESS_KEY"] = secret.get_secret_value()
+    if settings.s3_endpoint:
+        scheme = "https" if settings.s3_use_ssl else "http"
+        opts["AWS_ENDPOINT_URL"] = f"{scheme}://{settings.s3_endpoint}"
+    return opts
+
+
+def table_uri(settings: Settings, layer: Layer | str, table: str) -> str:
+    """Where other engines find the table: a local folder or `s3://<bucket>/<table>`."""
+    layer = Layer(layer)
+    if settings.storage == "s3":
+        bucket = {
+            Layer.BRONZE: settings.bucket_bronze,
+            Layer.SILVER: settings.bucket_silver,
+            Layer.GOLD: settings.bucket_gold,
+            Layer.LANDING: settings.bucket_landing,
+        }[layer]
+        return f"s3://{bucket}/{table}"
+    return str(settings.lake_root.resolve() / layer.value / table)
+
+
+@dataclass(frozen=True)
+class Location:
+    uri: str
+    options: dict[str, str]
+
+
+def location(storage: Storage, layer: Layer, table: str) -> Location:
+    settings: Settings | None = getattr(storage, "settings", None)
+    options = storage_options(settings) if settings is not None else {}
+    return Location(storage.uri(f"{layer.value}/{table}"), options)
+
+
+def translate(e: Exception, what: str) -> LakehouseError:
+    """A delta-rs error as something a person can act on."""
+    text = str(e)
+    if isinstance(e, DeltaTableNotFound) or "no files in log segment" in text.lower():
+        return TableNotFoundError(f"There is no table {what}.")
+    if re.search(r"(?i)connect|dns|timed? ?out|connection refused|error sending request", text):
+        return StorageError(f"{what}: {text}", title="S3 unreachable")
+    if re.search(r"(?i)access denied|forbidden|invalidaccesskeyid|signature", text):
+        return StorageError(f"{what}: S3 refused the credentials: {text}", title="S3 access denied")
+    return StorageError(f"{what}: {text}", title="Delta table error")
+
+
+def open_table(loc: Location, what: str, version: int | None = None) -> DeltaTable:
+    try:
+        return DeltaTable(loc.uri, version=version, storage_options=loc.options or None)
+    except (DeltaError, OSError) as e:
+        raise translate(e, what) from e
+
+
+def is_table(loc: Location) -> bool:
+    try:
+        return DeltaTable.is_deltatable(loc.uri, storage_options=loc.options or None)
+    except (DeltaError, OSError) as e:
+        raise translate(e, loc.uri) from e
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+# DuckDB types with no Delta type. Delta has no unsigned integers, TIME, INTERVAL, UUID or
+# nanosecond timestamps; these casts keep every value (text where no number type holds it).
+_CASTS = {
+    "UTINYINT": "SMALLINT",
+    "USMALLINT": "INTEGER",
+    "UINTEGER": "BIGINT",
+    "UBIGINT": "DECIMAL(20,0)",
+    "HUGEINT": "DECIMAL(38,0)",
+    "TIMESTAMP_NS": "TIMESTAMP",
+    "TIMESTAMP_MS": "TIMESTAMP",
+    "TIMESTAMP_S": "TIMESTAMP",
+}
+_AS_TEXT = re.compile(
+    r"\b(UHUGEINT|TIME|TIME WITH TIME ZONE|TIMETZ|INTERVAL|UUID|BIT|BITSTRING|VARINT|BIGNUM|"
+    r"UNION|ENUM|UTINYINT|USMALLINT|UINTEGER|UBIGINT|HUGEINT|TIMESTAMP_NS|TIMESTAMP_MS|"
+    r"TIMESTAMP_S)\b"
+)
+
+
+def compatible_select(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """`query` with every column Delta cannot type cast to one it can (same names, order)."""
+    cols = con.execute(f"DESCRIBE ({query})").fetchall()
+    replace = []
+    for name, typ, *_ in cols:
+        target = _CASTS.get(typ) or ("VARCHAR" if _AS_TEXT.search(typ) else None)
+        if target:
+            replace.append(f"CAST({quote_ident(name)} AS {target}) AS {quote_ident(name)}")
+    if not replace:
+        return query
+    return f"SELECT * REPLACE ({', '.join(replace)}) FROM ({query})"
+
+
+def add_action(path: str, file: Path) -> AddAction:
+    """The log entry for one part DuckDB wrote (row and null counts from its footer)."""
+    meta = pq.ParquetFile(file).metadata
+    nulls: dict[str, int] = {}
+    for rg in range(meta.num_row_groups):
+        group = meta.row_group(rg)
+        for i in range(group.num_columns):
+            chunk = group.column(i)
+            stats = chunk.statistics
+            # Nested columns have no single null count in Delta's stats; leave them out.
+            if "." not in chunk.path_in_schema and stats is not None and stats.has_null_count:
+                nulls[chunk.path_in_schema] = nulls.get(chunk.path_in_schema, 0) + stats.null_count
+    st = file.stat()
+    stats_json = json.dumps({"numRecords": meta.num_rows, "nullCount": nulls})
+    return AddAction(path, st.st_size, {}, int(st.st_mtime * 1000), True, stats_json)
+
+
+def schema_of(files: list[Path], empty: pa.Schema) -> Schema:
+    arrow = pq.read_schema(files[0]) if files else empty
+    try:
+        return Schema.from_arrow(arrow.remove_metadata())
+    except (DeltaError, ValueError, TypeError) as e:
+        raise LakehouseError(
+            f"A column has a type Delta Lake cannot store: {e}", title="Unsupported column type"
+        ) from e
+
+
+def commit(
+    loc: Location,
+    what: str,
+    schema: Schema,
+    adds: list[AddAction],
+    metadata: dict[str, str],
+    configuration: dict[str, str],
+) -> None:
+    """Commit `adds` as the table's new content (an overwrite), creating the table if needed.
+
+    A concurrent commit makes delta-rs refuse ours; we read the log again and commit on top,
+    so two publishes serialize and the last one to commit is current."""
+    props = CommitProperties(custom_metadata=metadata, max_commit_retries=0)
+    last: Exception | None = None
+    for _ in range(COMMIT_ATTEMPTS):
+        try:
+            if is_table(loc):
+                dt = open_table(loc, what)
+                dt.create_write_transaction(
+                    adds, mode="overwrite", schema=schema, commit_properties=props
+                )
+            else:
+                create_table_with_add_actions(
+                    loc.uri,
+                    schema,
+                    adds,
+                    mode="error",
+                    configuration=configuration,
+                    storage_options=loc.options or None,
+                    commit_properties=props,
+                )
+            return
+        except CommitFailedError as e:
+            last = e
+        except DeltaError as e:
+            if "already exists" not in str(e).lower():
+                raise translate(e, what) from e
+            last = e  # another writer created the table first
+        except OSError as e:
+            raise translate(e, what) from e
+    raise StorageError(
+        f"{what}: {COMMIT_ATTEMPTS} other commits landed while this one tried ({last}).",
+        title="Too many concurrent writers",
+    )
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a table as the log tells it."""
+
+    version: int  # the newest commit that changed data (vacuum and the like do not)
+    latest: int  # the log's newest commit
+    timestamp_ms: int
+    operation: str
+    info: dict[str, Any]  # the commit's commitInfo, our metadata included
+
+
+def commit_meta(info: dict[str, Any], key: str) -> str | None:
+    value = info.get(f"{META}.{key}")
+    return value if isinstance(value, str) else None
+
+
+def data_version(dt: DeltaTable, what: str) -> Version:
+    """The newest version that changed data, and its commit info."""
+    try:
+        entries = dt.history(limit=16)
+    except (DeltaError, OSError) as e:
+        raise translate(e, what) from e
+    latest = dt.version()
+    for h in entries:  # newest first
+        if h.get("operation") not in NO_DATA_CHANGE:
+            return Version(
+                int(h["version"]), latest, int(h.get("timestamp", 0)), str(h.get("operation")), h
+            )
+    h = entries[0] if entries else {"version": latest}
+    return Version(
+        int(h["version"]), latest, int(h.get("timestamp", 0)), str(h.get("operation", "")), h
+    )
+
+
+def version_info(dt: DeltaTable, version: int, what: str) -> Version:
+    """Commit info of one version (from the latest table's history)."""
+    latest = dt.version()
+    if not 0 <= version <= latest:
+        raise TableNotFoundError(f"{what} has no version {version}.", title="No such version")
+    try:
+        entries = dt.history(limit=latest - version + 1)
+    except (DeltaError, OSError) as e:
+        raise translate(e, what) from e
+    for h in entries:
+        if int(h["version"]) == version:
+            return Version(version, latest, int(h.get("timestamp", 0)), str(h.get("operation")), h)
+    raise TableNotFoundError(
+        f"{what} has no version {version} in its log.", title="No such version"
+    )
+
+
+def files_of(
+    dt: DeltaTable, layer: Layer, table: str, what: str
+) -> tuple[list[str], list[int], list[int | None]]:
+    """Storage keys, sizes and row counts of the version's data files."""
+    check_readable(dt, what)
+    try:
+        adds = pa.table(dt.get_add_actions(flatten=True))
+    except (DeltaError, OSError) as e:
+        raise translate(e, what) from e
+    paths = adds.column("path").to_pylist()
+    sizes = [int(s) for s in adds.column("size_bytes").to_pylist()]
+    rows = (
+        adds.column("num_records").to_pylist()
+        if "num_records" in adds.column_names
+        else [None] * len(paths)
+    )
+    keys = []
+    for p in paths:
+        if "://" in p or p.startswith("/"):
+            raise LakehouseError(
+                f"{what} names a data file outside its folder ({p}); this product reads only "
+                "tables whose files are inside them.",
+                title="Unsupported Delta table",
+            )
+        keys.append(f"{layer.value}/{table}/{unquote(p)}")
+    return keys, sizes, rows
+
+
+def check_readable(dt: DeltaTable, what: str) -> None:
+    """The product reads a version's files directly: refuse what that would read wrong."""
+    features = set(dt.protocol().reader_features or [])
+    unsupported = features & {"deletionVectors", "columnMapping", "v2Checkpoint"}
+    partitions = dt.metadata().partition_columns
+    if unsupported or partitions:
+        detail = sorted(unsupported) + (
+            [f"partitioned by {', '.join(partitions)}"] if partitions else []
+        )
+        raise LakehouseError(
+            f"{what} uses Delta features this product cannot read yet: {', '.join(detail)}. "
+            "Rewrite it unpartitioned without deletion vectors or column mapping.",
+            title="Unsupported Delta table",
+        )
+
+
+_local = threading.local()
+
+
+def duckdb_columns(dt: DeltaTable) -> list[tuple[str, str]]:
+    """The table's columns with DuckDB's type names (what the catalog shows)."""
+    arrow = pa.schema(dt.schema().to_arrow())
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = _local.con = duckdb.connect()
+    rel = con.from_arrow(arrow.empty_table())
+    return [(n, str(t)) for n, t in zip(rel.columns, rel.types, strict=True)]
