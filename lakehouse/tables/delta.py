@@ -40,14 +40,17 @@ NO_DATA_CHANGE = frozenset({"VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "
 # Two writers of one table: the loser re-reads the log and commits on top (they serialize).
 COMMIT_ATTEMPTS = 20
 # Past this, a hung S3 request fails instead of holding a pipeline run for minutes.
-_S3_TIMEOUTS = {"connect_timeout": "5s", "timeout": "120s", "max_retries": "3"}
-_S3_RETRY_TIMEOUT = "10s"
+_S3_TIMEOUTS = {
+    "connect_timeout": "5s",
+    "timeout": "120s",
+    "max_retries": "3",
+    "retry_timeout": "10s",
+}
 
 
 def storage_options(settings: Settings, *, readonly: bool = False) -> dict[str, str]:
-    """delta-rs (object_store) options for the lake's S3; empty for a local lake.
-
-    `readonly` uses the playground's read-only key when one is set."""
+    """The lake's S3 as delta-rs / object_store options (what Polars, Daft and deltalake take);
+    empty for a local lake. `readonly` uses the playground's read-only key when one is set."""
     if settings.storage != "s3":
         return {}
     key, secret = settings.s3_access_key, settings.s3_secret_key
@@ -57,8 +60,6 @@ def storage_options(settings: Settings, *, readonly: bool = False) -> dict[str, 
         "AWS_REGION": settings.s3_region,
         "AWS_ALLOW_HTTP": "false" if settings.s3_use_ssl else "true",
         "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "true" if settings.s3_url_style == "vhost" else "false",
-        **_S3_TIMEOUTS,
-        "retry_timeout": _S3_RETRY_TIMEOUT,
     }
     if key:
         opts["AWS_ACCESS_KEY_ID"] = key
@@ -93,6 +94,8 @@ class Location:
 def location(storage: Storage, layer: Layer, table: str) -> Location:
     settings: Settings | None = getattr(storage, "settings", None)
     options = storage_options(settings) if settings is not None else {}
+    if options:
+        options |= _S3_TIMEOUTS
     return Location(storage.uri(f"{layer.value}/{table}"), options)
 
 
