@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -330,14 +329,60 @@ def check_readable(dt: DeltaTable, what: str) -> None:
         )
 
 
-_local = threading.local()
+_SIMPLE = {
+    "int8": "TINYINT",
+    "int16": "SMALLINT",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "uint8": "UTINYINT",
+    "uint16": "USMALLINT",
+    "uint32": "UINTEGER",
+    "uint64": "UBIGINT",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "bool": "BOOLEAN",
+    "string": "VARCHAR",
+    "large_string": "VARCHAR",
+    "string_view": "VARCHAR",
+    "binary": "BLOB",
+    "large_binary": "BLOB",
+    "binary_view": "BLOB",
+    "date32[day]": "DATE",
+    "time64[us]": "TIME",
+    "null": "NULL",
+}
+_SIMPLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def duckdb_type(t: pa.DataType) -> str:
+    """DuckDB's name for an Arrow type, as DuckDB itself would print it (what the catalog
+    shows). Pure Python: a DuckDB instance per lookup costs ~30 ms, and instances kept alive
+    in the catalog's threads made forked children crash before exec."""
+    if str(t) in _SIMPLE:
+        return _SIMPLE[str(t)]
+    if pa.types.is_timestamp(t):
+        if t.tz is not None:
+            return "TIMESTAMP WITH TIME ZONE"
+        return {"s": "TIMESTAMP_S", "ms": "TIMESTAMP_MS", "us": "TIMESTAMP", "ns": "TIMESTAMP_NS"}[
+            t.unit
+        ]
+    if pa.types.is_decimal(t):
+        return f"DECIMAL({t.precision},{t.scale})"
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t):
+        return f"{duckdb_type(t.value_type)}[]"
+    if pa.types.is_fixed_size_list(t):
+        return f"{duckdb_type(t.value_type)}[{t.list_size}]"
+    if pa.types.is_map(t):
+        return f"MAP({duckdb_type(t.key_type)}, {duckdb_type(t.item_type)})"
+    if pa.types.is_struct(t):
+        fields = [t.field(i) for i in range(t.num_fields)]
+        names = [f.name if _SIMPLE_NAME.match(f.name) else quote_ident(f.name) for f in fields]
+        inner = ", ".join(f"{n} {duckdb_type(f.type)}" for n, f in zip(names, fields, strict=True))
+        return f"STRUCT({inner})"
+    return str(t).upper()
 
 
 def duckdb_columns(dt: DeltaTable) -> list[tuple[str, str]]:
-    """The table's columns with DuckDB's type names (what the catalog shows)."""
+    """The table's columns with DuckDB's type names."""
     arrow = pa.schema(dt.schema().to_arrow())
-    con = getattr(_local, "con", None)
-    if con is None:
-        con = _local.con = duckdb.connect()
-    rel = con.from_arrow(arrow.empty_table())
-    return [(n, str(t)) for n, t in zip(rel.columns, rel.types, strict=True)]
+    return [(f.name, duckdb_type(f.type)) for f in arrow]
