@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Schema
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
-from deltalake.transaction import AddAction, create_table_with_add_actions
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from lakehouse.errors import LakehouseError, StorageError, TableNotFoundError
 from lakehouse.layers import Layer, quote_ident
@@ -203,8 +203,9 @@ def commit(
         try:
             if is_table(loc):
                 dt = open_table(loc, what)
+                actions = list[AddAction | RemoveAction](adds)
                 dt.create_write_transaction(
-                    adds, mode="overwrite", schema=schema, commit_properties=props
+                    actions, mode="overwrite", schema=schema, commit_properties=props
                 )
             else:
                 create_table_with_add_actions(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import duckdb
 from deltalake import CommitProperties
 from deltalake.exceptions import DeltaError
+from deltalake.transaction import AddAction
 
 from lakehouse import duck
 from lakehouse.errors import LakehouseError, QueryError, TableNotFoundError
@@ -134,8 +135,10 @@ def publish(
             parts = sorted(staging.glob("part-*.parquet"), key=lambda p: int(p.stem.split("-")[1]))
             schema = delta.schema_of(parts, empty)
             folder = f"{layer.value}/{table}/data-{publish_id}/"
-            adds = [delta.add_action(f"data-{publish_id}/{p.name}", p) for p in parts]
-            size = sum(a.size for a in adds)
+            adds: list[AddAction] = [
+                delta.add_action(f"data-{publish_id}/{p.name}", p) for p in parts
+            ]
+            size = sum(p.stat().st_size for p in parts)
             meta = {
                 f"{META}.publish": publish_id,
                 f"{META}.run_id": run_id or "",

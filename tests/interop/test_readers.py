@@ -50,7 +50,10 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lakehouse]:
 
 
 def playground(lake: Lakehouse, layer: str, table: str, key: str) -> list[dict[str, Any]]:
-    return lake.query(f"SELECT * FROM {layer}.{table} ORDER BY {key}").table.to_pylist()
+    rows: list[dict[str, Any]] = lake.query(
+        f"SELECT * FROM {layer}.{table} ORDER BY {key}"
+    ).table.to_pylist()
+    return rows
 
 
 def normal(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
