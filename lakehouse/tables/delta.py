@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,6 +118,38 @@ def open_table(loc: Location, what: str, version: int | None = None) -> DeltaTab
         return DeltaTable(loc.uri, version=version, storage_options=loc.options or None)
     except (DeltaError, OSError) as e:
         raise translate(e, what) from e
+
+
+_CACHE: dict[tuple[str, tuple[tuple[str, str], ...]], DeltaTable] = {}
+_CACHE_LOCKS: dict[tuple[str, tuple[tuple[str, str], ...]], threading.Lock] = {}
+_CACHE_GUARD = threading.Lock()
+
+
+@contextmanager
+def latest(loc: Location, what: str) -> Iterator[DeltaTable]:
+    """The table at its newest version, for reading while the block runs.
+
+    Tables stay loaded per process and catch up with `update_incremental` (new log entries
+    only): a full load lists and reads the log (~40 ms on S3 with a few dozen versions), and
+    the catalog reads every table before each playground query. One thread at a time per table:
+    a DeltaTable is not meant to be updated while another thread reads it."""
+    key = (loc.uri, tuple(sorted(loc.options.items())))
+    with _CACHE_GUARD:
+        lock = _CACHE_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        dt = _CACHE.get(key)
+        try:
+            if dt is None:
+                dt = _CACHE[key] = open_table(loc, what)
+            else:
+                dt.update_incremental()
+        except (DeltaError, OSError) as e:
+            _CACHE.pop(key, None)  # gone, or replaced by a new table: load afresh next time
+            raise translate(e, what) from e
+        except LakehouseError:
+            _CACHE.pop(key, None)
+            raise
+        yield dt
 
 
 def is_table(loc: Location) -> bool:
@@ -252,18 +287,24 @@ def commit_meta(info: dict[str, Any], key: str) -> str | None:
 
 
 def data_version(dt: DeltaTable, what: str) -> Version:
-    """The newest version that changed data, and its commit info."""
-    try:
-        entries = dt.history(limit=16)
-    except (DeltaError, OSError) as e:
-        raise translate(e, what) from e
+    """The newest version that changed data, and its commit info. The log's tail is read a
+    few entries at a time: usually the newest entry is it (each entry is one read on S3)."""
     latest = dt.version()
-    for h in entries:  # newest first
-        if h.get("operation") not in NO_DATA_CHANGE:
-            return Version(
-                int(h["version"]), latest, int(h.get("timestamp", 0)), str(h.get("operation")), h
-            )
-    h = entries[0] if entries else {"version": latest}
+    entries: list[dict[str, Any]] = []
+    for limit in (3, 16, None):
+        try:
+            entries = dt.history(limit=limit)
+        except (DeltaError, OSError) as e:
+            raise translate(e, what) from e
+        for h in entries:  # newest first
+            if h.get("operation") not in NO_DATA_CHANGE:
+                return _version(h, latest)
+        if limit is None or len(entries) < limit:
+            break
+    return _version(entries[0] if entries else {"version": latest}, latest)
+
+
+def _version(h: dict[str, Any], latest: int) -> Version:
     return Version(
         int(h["version"]), latest, int(h.get("timestamp", 0)), str(h.get("operation", "")), h
     )
