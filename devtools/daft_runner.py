@@ -132,6 +132,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     nodes = _connect(job["address"], int(job.get("min_nodes", 1)))
     import daft
     import daft.runners
+    import pyarrow
+    import ray
 
     daft.set_runner_ray()
     config = io_config(job.get("storage_options") or {})
@@ -142,6 +144,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     report: dict[str, Any] = {
         "runner": daft.runners.get_or_infer_runner_type(),  # "ray", never "native"
         "daft": daft.__version__,
+        "ray": ray.__version__,
+        "pyarrow": pyarrow.__version__,
         "nodes": nodes,
         "register_s": time.perf_counter() - started,
         "queries": {},

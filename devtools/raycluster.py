@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from devtools.supervisor import STOP_TIMEOUT, SupervisedServer
+from devtools.supervisor import STOP_TIMEOUT, SupervisedServer, die_with_parent
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,6 +150,20 @@ def wait_gone(procs: dict[int, str], timeout: float) -> list[int]:
     while (running := alive(procs)) and time.monotonic() < deadline:
         time.sleep(0.1)
     return running
+
+
+def cpu_s(procs: dict[int, str]) -> float:
+    """CPU seconds of these processes and of the children they have reaped (a Ray worker
+    that ended counts in its raylet's)."""
+    total = 0
+    for pid in alive(procs):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -313,7 +327,7 @@ class RayCluster:
         return link
 
     def stop(self) -> None:
-        """Worker first (the head's GCS would otherwise wait for it), then the head."""
+        """Worker first: a worker node whose GCS is gone keeps retrying it and is slow to stop."""
         for node in (self.worker, self.head):
             if node is not None:
                 node.stop()
@@ -328,6 +342,13 @@ class RayCluster:
 
     def pids(self) -> list[int]:
         return list(self.processes())
+
+    def node_cpu_s(self) -> dict[str, float]:
+        """CPU seconds each node's processes have used so far (role -> seconds): how the
+        work was shared."""
+        return {
+            node.role: cpu_s(descendants(node.pid)) for node in self.nodes if node.pid is not None
+        }
 
     def rss_mb(self) -> float:
         """Resident memory of the whole cluster now (sum over its processes), MiB."""
@@ -356,22 +377,24 @@ class RayCluster:
                 stderr=err,
                 cwd=self.tmp_dir,
                 env=ray_env(self.tmp_dir),
+                preexec_fn=die_with_parent(signal.SIGTERM),
             )
             assert proc.stdin is not None
             proc.stdin.write(json.dumps(job).encode())
             proc.stdin.close()
             deadline = time.monotonic() + timeout
-            while proc.poll() is None:
-                if time.monotonic() > deadline:
-                    proc.kill()
-                    proc.wait()
-                    break
+            while proc.poll() is None and time.monotonic() < deadline:
                 if on_tick is not None:
                     on_tick(proc.pid)
                 time.sleep(tick_s)
+            timed_out = proc.poll() is None
+            if timed_out:
+                proc.kill()
+                proc.wait()
         text = out_path.read_text(errors="replace").strip()
         if proc.returncode != 0 or not text:
+            why = f"stopped after {timeout:.0f} s" if timed_out else "failed"
             tail = err_path.read_text(errors="replace")[-4000:]
-            raise RuntimeError(f"Daft job failed (exit {proc.returncode}):\n{tail}")
+            raise RuntimeError(f"Daft job {why} (exit {proc.returncode}):\n{tail}")
         report: dict[str, Any] = json.loads(text.splitlines()[-1])
         return report
