@@ -1,9 +1,10 @@
 """Benchmark untrusted queries (guard + sandboxed worker) against raw DuckDB on TPC-H in gold.
 
-TPC-H is published as Parquet snapshots in the gold layer of a local lake and of an S3 lake (a
+TPC-H is published as Delta tables in the gold layer of a local lake and of an S3 lake (a
 throwaway SeaweedFS server). The 22 TPC-H queries, rewritten to read `gold.<table>`, run
 through `Lakehouse.query` (the path the playground and `ratatouille sql` take) and on a plain
-DuckDB connection with the same memory limit and threads over views of the same files. Raw and
+DuckDB connection with the same memory limit and threads over `delta_scan` views of the same
+tables. Raw and
 engine runs of a query are interleaved; each side runs a query once untimed, then `--repeat`
 timed runs of which the median counts. The engine's answers are checked against
 `tpch_answers()`. Then: wall time to the first rows of a 10M-row result, and the query
@@ -39,11 +40,11 @@ from pydantic import SecretStr
 
 from benchmarks import machine
 from lakehouse import Lakehouse, QueryResult, Settings, duck
-from lakehouse.layers import quote_ident
+from lakehouse.layers import quote_ident, quote_literal
 from lakehouse.query.guard import check_query, cte_names, iter_nodes
 from lakehouse.query.sandbox import duckdb_config, query_settings
 from lakehouse.storage import open_storage
-from lakehouse.tables import catalog, snapshots
+from lakehouse.tables import catalog, delta, snapshots
 
 if TYPE_CHECKING:
     from devtools.s3server import S3Server
@@ -281,7 +282,8 @@ def check_answer(table: pa.Table, answer: Answer) -> str | None:
 
 def raw_connection(settings: Settings, spill: Path) -> duckdb.DuckDBPyConnection:
     """Plain DuckDB as a query worker is configured (memory, threads, spill), minus the locks,
-    with `gold.<table>` views over the same snapshot files."""
+    with `gold.<table>` views over the same Delta tables, read the most direct way: DuckDB's
+    own `delta` extension (`delta_scan`), which reads the log itself."""
     s = query_settings(settings)  # on S3, the same read-only key the workers use
     spill.mkdir(parents=True, exist_ok=True)
     config = duckdb_config(s, spill)
@@ -290,9 +292,11 @@ def raw_connection(settings: Settings, spill: Path) -> duckdb.DuckDBPyConnection
     if s.storage == "s3":
         duck.load_extension(con, "httpfs")
         con.execute(duck.s3_secret_sql(s))
+    duck.load_extension(con, "delta")
     con.execute("CREATE SCHEMA gold")
     for t in catalog.list_tables(open_storage(s), "gold"):
-        con.execute(f"CREATE VIEW gold.{quote_ident(t.name)} AS SELECT * FROM {t.scan_sql}")
+        uri = quote_literal(delta.table_uri(s, "gold", t.name))
+        con.execute(f"CREATE VIEW gold.{quote_ident(t.name)} AS SELECT * FROM delta_scan({uri})")
     return con
 
 
@@ -381,7 +385,7 @@ class Overhead:
     storage: str
     guard_ms: float  # check_query in the calling process
     catalog_ms: float  # the pointer reads Sandbox.refresh_views does for the query's tables
-    one_table_ms: float  # reading one table's snapshot pointer (gold.lineitem)
+    one_table_ms: float  # reading one table's current version from its Delta log (gold.lineitem)
     wall_minus_worker_ms: float  # engine wall - the worker's own execute + fetch
 
 

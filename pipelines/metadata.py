@@ -1,4 +1,4 @@
-"""What assets tell the Dagster UI: rows, bytes, snapshot, schema, a small preview."""
+"""What assets tell the Dagster UI: rows, bytes, Delta version, location, schema, a preview."""
 
 from typing import Any
 
@@ -15,8 +15,10 @@ def snapshot_metadata(lake: Lakehouse, snap: Snapshot) -> dict[str, Any]:
     return {
         "dagster/row_count": snap.rows,
         "bytes": snap.size_bytes,
-        "snapshot_id": snap.snapshot_id,
+        "snapshot_id": snap.snapshot_id,  # the Delta version
         "table": f"{snap.layer}.{snap.table}",
+        # Where Spark, Trino, Polars or Daft read it (Delta Lake).
+        "location": dg.MetadataValue.path(lake.table_uri(snap.layer, snap.table)),
         "dagster/column_schema": dg.TableSchema(
             columns=[dg.TableColumn(name, typ) for name, typ in snap.schema]
         ),

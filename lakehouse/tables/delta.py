@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +25,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Schema
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFound
-from deltalake.transaction import AddAction, create_table_with_add_actions
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from lakehouse.errors import LakehouseError, StorageError, TableNotFoundError
 from lakehouse.layers import Layer, quote_ident
@@ -40,14 +42,17 @@ NO_DATA_CHANGE = frozenset({"VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "
 # Two writers of one table: the loser re-reads the log and commits on top (they serialize).
 COMMIT_ATTEMPTS = 20
 # Past this, a hung S3 request fails instead of holding a pipeline run for minutes.
-_S3_TIMEOUTS = {"connect_timeout": "5s", "timeout": "120s", "max_retries": "3"}
-_S3_RETRY_TIMEOUT = "10s"
+_S3_TIMEOUTS = {
+    "connect_timeout": "5s",
+    "timeout": "120s",
+    "max_retries": "3",
+    "retry_timeout": "10s",
+}
 
 
 def storage_options(settings: Settings, *, readonly: bool = False) -> dict[str, str]:
-    """delta-rs (object_store) options for the lake's S3; empty for a local lake.
-
-    `readonly` uses the playground's read-only key when one is set."""
+    """The lake's S3 as delta-rs / object_store options (what Polars, Daft and deltalake take);
+    empty for a local lake. `readonly` uses the playground's read-only key when one is set."""
     if settings.storage != "s3":
         return {}
     key, secret = settings.s3_access_key, settings.s3_secret_key
@@ -57,8 +62,6 @@ def storage_options(settings: Settings, *, readonly: bool = False) -> dict[str, 
         "AWS_REGION": settings.s3_region,
         "AWS_ALLOW_HTTP": "false" if settings.s3_use_ssl else "true",
         "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "true" if settings.s3_url_style == "vhost" else "false",
-        **_S3_TIMEOUTS,
-        "retry_timeout": _S3_RETRY_TIMEOUT,
     }
     if key:
         opts["AWS_ACCESS_KEY_ID"] = key
@@ -93,6 +96,8 @@ class Location:
 def location(storage: Storage, layer: Layer, table: str) -> Location:
     settings: Settings | None = getattr(storage, "settings", None)
     options = storage_options(settings) if settings is not None else {}
+    if options:
+        options |= _S3_TIMEOUTS
     return Location(storage.uri(f"{layer.value}/{table}"), options)
 
 
@@ -113,6 +118,38 @@ def open_table(loc: Location, what: str, version: int | None = None) -> DeltaTab
         return DeltaTable(loc.uri, version=version, storage_options=loc.options or None)
     except (DeltaError, OSError) as e:
         raise translate(e, what) from e
+
+
+_CACHE: dict[tuple[str, tuple[tuple[str, str], ...]], DeltaTable] = {}
+_CACHE_LOCKS: dict[tuple[str, tuple[tuple[str, str], ...]], threading.Lock] = {}
+_CACHE_GUARD = threading.Lock()
+
+
+@contextmanager
+def latest(loc: Location, what: str) -> Iterator[DeltaTable]:
+    """The table at its newest version, for reading while the block runs.
+
+    Tables stay loaded per process and catch up with `update_incremental` (new log entries
+    only): a full load lists and reads the log (~40 ms on S3 with a few dozen versions), and
+    the catalog reads every table before each playground query. One thread at a time per table:
+    a DeltaTable is not meant to be updated while another thread reads it."""
+    key = (loc.uri, tuple(sorted(loc.options.items())))
+    with _CACHE_GUARD:
+        lock = _CACHE_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        dt = _CACHE.get(key)
+        try:
+            if dt is None:
+                dt = _CACHE[key] = open_table(loc, what)
+            else:
+                dt.update_incremental()
+        except (DeltaError, OSError) as e:
+            _CACHE.pop(key, None)  # gone, or replaced by a new table: load afresh next time
+            raise translate(e, what) from e
+        except LakehouseError:
+            _CACHE.pop(key, None)
+            raise
+        yield dt
 
 
 def is_table(loc: Location) -> bool:
@@ -201,8 +238,9 @@ def commit(
         try:
             if is_table(loc):
                 dt = open_table(loc, what)
+                actions = list[AddAction | RemoveAction](adds)
                 dt.create_write_transaction(
-                    adds, mode="overwrite", schema=schema, commit_properties=props
+                    actions, mode="overwrite", schema=schema, commit_properties=props
                 )
             else:
                 create_table_with_add_actions(
@@ -249,18 +287,24 @@ def commit_meta(info: dict[str, Any], key: str) -> str | None:
 
 
 def data_version(dt: DeltaTable, what: str) -> Version:
-    """The newest version that changed data, and its commit info."""
-    try:
-        entries = dt.history(limit=16)
-    except (DeltaError, OSError) as e:
-        raise translate(e, what) from e
+    """The newest version that changed data, and its commit info. The log's tail is read a
+    few entries at a time: usually the newest entry is it (each entry is one read on S3)."""
     latest = dt.version()
-    for h in entries:  # newest first
-        if h.get("operation") not in NO_DATA_CHANGE:
-            return Version(
-                int(h["version"]), latest, int(h.get("timestamp", 0)), str(h.get("operation")), h
-            )
-    h = entries[0] if entries else {"version": latest}
+    entries: list[dict[str, Any]] = []
+    for limit in (3, 16, None):
+        try:
+            entries = dt.history(limit=limit)
+        except (DeltaError, OSError) as e:
+            raise translate(e, what) from e
+        for h in entries:  # newest first
+            if h.get("operation") not in NO_DATA_CHANGE:
+                return _version(h, latest)
+        if limit is None or len(entries) < limit:
+            break
+    return _version(entries[0] if entries else {"version": latest}, latest)
+
+
+def _version(h: dict[str, Any], latest: int) -> Version:
     return Version(
         int(h["version"]), latest, int(h.get("timestamp", 0)), str(h.get("operation", "")), h
     )
@@ -327,14 +371,60 @@ def check_readable(dt: DeltaTable, what: str) -> None:
         )
 
 
-_local = threading.local()
+_SIMPLE = {
+    "int8": "TINYINT",
+    "int16": "SMALLINT",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "uint8": "UTINYINT",
+    "uint16": "USMALLINT",
+    "uint32": "UINTEGER",
+    "uint64": "UBIGINT",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "bool": "BOOLEAN",
+    "string": "VARCHAR",
+    "large_string": "VARCHAR",
+    "string_view": "VARCHAR",
+    "binary": "BLOB",
+    "large_binary": "BLOB",
+    "binary_view": "BLOB",
+    "date32[day]": "DATE",
+    "time64[us]": "TIME",
+    "null": "NULL",
+}
+_SIMPLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def duckdb_type(t: pa.DataType) -> str:
+    """DuckDB's name for an Arrow type, as DuckDB itself would print it (what the catalog
+    shows). Pure Python: a DuckDB instance per lookup costs ~30 ms, and instances kept alive
+    in the catalog's threads made forked children crash before exec."""
+    if str(t) in _SIMPLE:
+        return _SIMPLE[str(t)]
+    if pa.types.is_timestamp(t):
+        if t.tz is not None:
+            return "TIMESTAMP WITH TIME ZONE"
+        return {"s": "TIMESTAMP_S", "ms": "TIMESTAMP_MS", "us": "TIMESTAMP", "ns": "TIMESTAMP_NS"}[
+            t.unit
+        ]
+    if pa.types.is_decimal(t):
+        return f"DECIMAL({t.precision},{t.scale})"
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t):
+        return f"{duckdb_type(t.value_type)}[]"
+    if pa.types.is_fixed_size_list(t):
+        return f"{duckdb_type(t.value_type)}[{t.list_size}]"
+    if pa.types.is_map(t):
+        return f"MAP({duckdb_type(t.key_type)}, {duckdb_type(t.item_type)})"
+    if pa.types.is_struct(t):
+        fields = [t.field(i) for i in range(t.num_fields)]
+        names = [f.name if _SIMPLE_NAME.match(f.name) else quote_ident(f.name) for f in fields]
+        inner = ", ".join(f"{n} {duckdb_type(f.type)}" for n, f in zip(names, fields, strict=True))
+        return f"STRUCT({inner})"
+    return str(t).upper()
 
 
 def duckdb_columns(dt: DeltaTable) -> list[tuple[str, str]]:
-    """The table's columns with DuckDB's type names (what the catalog shows)."""
+    """The table's columns with DuckDB's type names."""
     arrow = pa.schema(dt.schema().to_arrow())
-    con = getattr(_local, "con", None)
-    if con is None:
-        con = _local.con = duckdb.connect()
-    rel = con.from_arrow(arrow.empty_table())
-    return [(n, str(t)) for n, t in zip(rel.columns, rel.types, strict=True)]
+    return [(f.name, duckdb_type(f.type)) for f in arrow]

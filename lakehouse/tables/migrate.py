@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 from deltalake import CommitProperties, Schema
 from deltalake.exceptions import CommitFailedError, DeltaError
-from deltalake.transaction import AddAction, create_table_with_add_actions
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from lakehouse import duck
 from lakehouse.errors import LakehouseError, StorageError
@@ -91,7 +91,7 @@ def migrate_table(settings: Settings, storage: Storage, layer: Layer, table: str
     done: list[str] = []
     if delta.is_table(loc):  # a run before this one stopped part-way
         dt = delta.open_table(loc, what)
-        done = [m for h in reversed(dt.history()) if (m := commit_meta(h, "migrated_from"))]
+        done = [d for h in reversed(dt.history()) if (d := commit_meta(h, "migrated_from"))]
     con = duck.connect(settings)
     try:
         for i, snap in enumerate(order):
@@ -159,7 +159,7 @@ def _commit(
     prefix = f"{layer.value}/{table}/"
     folder = f"{prefix}snapshot={snap['snapshot_id']}/"
     sizes = {o.key: o.size for o in storage.list_objects(folder)}
-    adds = [
+    adds: list[AddAction] = [
         AddAction(
             k.removeprefix(prefix),
             sizes[k],
@@ -186,7 +186,10 @@ def _commit_adds(
     try:
         if delta.is_table(loc):
             delta.open_table(loc, what).create_write_transaction(
-                adds, mode="overwrite", schema=schema, commit_properties=props
+                list[AddAction | RemoveAction](adds),
+                mode="overwrite",
+                schema=schema,
+                commit_properties=props,
             )
         else:
             create_table_with_add_actions(

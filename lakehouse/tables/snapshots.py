@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import duckdb
-from deltalake import CommitProperties
+from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import DeltaError
+from deltalake.transaction import AddAction
 
 from lakehouse import duck
 from lakehouse.errors import LakehouseError, QueryError, TableNotFoundError
@@ -134,8 +135,10 @@ def publish(
             parts = sorted(staging.glob("part-*.parquet"), key=lambda p: int(p.stem.split("-")[1]))
             schema = delta.schema_of(parts, empty)
             folder = f"{layer.value}/{table}/data-{publish_id}/"
-            adds = [delta.add_action(f"data-{publish_id}/{p.name}", p) for p in parts]
-            size = sum(a.size for a in adds)
+            adds: list[AddAction] = [
+                delta.add_action(f"data-{publish_id}/{p.name}", p) for p in parts
+            ]
+            size = sum(p.stat().st_size for p in parts)
             meta = {
                 f"{META}.publish": publish_id,
                 f"{META}.run_id": run_id or "",
@@ -183,11 +186,19 @@ def _committed(storage: Storage, layer: Layer, table: str, publish_id: str) -> b
 def _find(storage: Storage, layer: Layer, table: str, publish_id: str) -> Snapshot:
     """The version our commit became (another writer may have committed after it)."""
     what = f"{layer.value}.{table}"
-    dt = delta.open_table(_loc(storage, layer, table), what)
-    for h in dt.history(limit=delta.COMMIT_ATTEMPTS + 16):
-        if h.get(f"{META}.publish") == publish_id:
-            return _load(storage, layer, table, int(h["version"]))
-    raise LakehouseError(f"{what}: the commit is not in the log.", title="Publish lost")
+    with delta.latest(_loc(storage, layer, table), what) as dt:
+        for h in dt.history(limit=delta.COMMIT_ATTEMPTS + 16):
+            if h.get(f"{META}.publish") == publish_id:
+                found = delta.Version(
+                    int(h["version"]), dt.version(), int(h.get("timestamp", 0)),
+                    str(h.get("operation")), h,
+                )  # fmt: skip
+                if found.version == dt.version():  # nobody committed since: no second load
+                    return _with_files(dt, layer, table, found, what)
+                break
+        else:
+            raise LakehouseError(f"{what}: the commit is not in the log.", title="Publish lost")
+    return _load(storage, layer, table, found.version)
 
 
 def _snapshot(layer: Layer, table: str, v: delta.Version, **fields: object) -> Snapshot:
@@ -224,12 +235,18 @@ def _snapshot(layer: Layer, table: str, v: delta.Version, **fields: object) -> S
 def _load(storage: Storage, layer: Layer, table: str, version: int | None = None) -> Snapshot:
     what = f"{layer.value}.{table}"
     loc = _loc(storage, layer, table)
-    dt = delta.open_table(loc, what)
-    if version is None:
-        v = delta.data_version(dt, what)
-    else:
-        v = delta.version_info(dt, version, what)
-        dt = delta.open_table(loc, what, version)
+    with delta.latest(loc, what) as dt:
+        if version is None:
+            v = delta.data_version(dt, what)
+            snap = _with_files(dt, layer, table, v, what)
+        else:
+            v = delta.version_info(dt, version, what)
+    if version is not None:
+        snap = _with_files(delta.open_table(loc, what, version), layer, table, v, what)
+    return snap
+
+
+def _with_files(dt: DeltaTable, layer: Layer, table: str, v: delta.Version, what: str) -> Snapshot:
     keys, sizes, rows = delta.files_of(dt, layer, table, what)
     total = sum(r or 0 for r in rows) if all(r is not None for r in rows) else None
     snap = _snapshot(
@@ -248,12 +265,12 @@ def history(storage: Storage, layer: Layer | str, table: str) -> list[Snapshot]:
     are left empty: `as_of` loads one fully)."""
     layer = _check(layer, table)
     what = f"{layer.value}.{table}"
-    dt = delta.open_table(_loc(storage, layer, table), what)
-    try:
-        entries = dt.history()
-    except (DeltaError, OSError) as e:
-        raise delta.translate(e, what) from e
-    latest = dt.version()
+    with delta.latest(_loc(storage, layer, table), what) as dt:
+        try:
+            entries = dt.history()
+        except (DeltaError, OSError) as e:
+            raise delta.translate(e, what) from e
+        latest = dt.version()
     return [
         _snapshot(
             layer,

@@ -56,15 +56,17 @@ def test_tables_schema_preview_and_history(lake: Lakehouse) -> None:
     }
     assert at.metric[0].value == "46"  # amount > 50: ids 34..79
     assert "http://dagster.test/runs/run-42" in at.markdown[0].value
-    history = [m.value for m in at.markdown if second in m.value or first in m.value]
-    assert len(history) == 2 and "current" in history[0] and "current" not in history[1]
+    history = [m.value for m in at.markdown if m.value.startswith("version `")]
+    assert [h.split("`")[1] for h in history] == [second, first]
+    assert "current" in history[0] and "current" not in history[1]
+    assert "run `run-42`" in history[0]
     assert at.button(key=f"catalog_rollback_{first}")
     assert not [b for b in at.button if b.key == f"catalog_rollback_{second}"]
 
     at.radio(key="catalog_layer").set_value("bronze").run()
     assert at.dataframe[TABLES].value["rows"].tolist() == [80]
     assert len(at.dataframe[PREVIEW].value) == 50, "the preview is capped"
-    assert any("no snapshots" in c.value for c in at.caption)
+    assert any("no versions" in c.value for c in at.caption)
 
 
 def test_rollback_asks_first_then_restores(lake: Lakehouse) -> None:
@@ -78,9 +80,10 @@ def test_rollback_asks_first_then_restores(lake: Lakehouse) -> None:
     at.button(key=f"catalog_rollback_{first}").click().run()
     at.button(key="catalog_confirm_yes").click().run()
     assert not at.exception
-    assert lake.snapshot("gold", "big_orders").snapshot_id == first
-    assert first in at.success[0].value
-    assert at.metric[0].value == "13", "the page shows the restored snapshot (amount > 100)"
+    restored = lake.snapshot("gold", "big_orders")
+    assert (restored.restored_from, restored.version) == (first, int(second) + 1)
+    assert f"version `{first}`" in at.success[0].value
+    assert at.metric[0].value == "13", "the page shows the restored version (amount > 100)"
     assert at.button(key=f"catalog_rollback_{second}"), "and can roll forward again"
 
 

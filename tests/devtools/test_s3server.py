@@ -58,3 +58,15 @@ def test_env_points_at_the_server(s3_env: dict[str, object], s3_server: S3Server
     buckets = {s3_env[f"bucket_{layer}"] for layer in ("bronze", "silver", "gold", "landing")}
     existing = {b["Name"] for b in s3_server.client().list_buckets()["Buckets"]}
     assert buckets <= existing
+
+
+def test_conditional_put_refuses_a_second_writer(
+    s3_server: S3Server, s3_buckets: dict[str, str]
+) -> None:
+    """Delta commits on S3 rely on it: `If-None-Match: *` creates a key only once."""
+    client, bucket = s3_server.client(), s3_buckets["gold"]
+    client.put_object(Bucket=bucket, Key="t/_delta_log/0.json", Body=b"first", IfNoneMatch="*")
+    with pytest.raises(ClientError) as refused:
+        client.put_object(Bucket=bucket, Key="t/_delta_log/0.json", Body=b"second", IfNoneMatch="*")
+    assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert client.get_object(Bucket=bucket, Key="t/_delta_log/0.json")["Body"].read() == b"first"

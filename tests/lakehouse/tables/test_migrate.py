@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from lakehouse import Lakehouse
 from lakehouse.cli.main import main
+from lakehouse.layers import Layer
 from lakehouse.tables import migrate
 
 
@@ -137,7 +138,7 @@ def test_a_migration_stopped_part_way_is_finished(lake: Lakehouse) -> None:
     )
     point(lake, b)
     # The first version went in, then the run died (pointer still there).
-    migrate._commit(lake.settings, lake.storage, lake.connect_duckdb(), migrate.Layer.GOLD, "g", a)
+    migrate._commit(lake.settings, lake.storage, lake.connect_duckdb(), Layer.GOLD, "g", a)
     [m] = migrate.migrate(lake.settings, lake.storage)
     assert m.versions == 1
     assert [s.run_id for s in lake.history("gold", "g")] == [

@@ -323,3 +323,21 @@ def test_concurrent_publishes_serialize(lake: Lakehouse) -> None:
         assert t.num_rows == 100 + v
         seen.add(v)
     assert seen == {0, 10, 11, 12, 13, 20, 21, 22, 23}
+
+
+def test_catalog_type_names_are_duckdb_s() -> None:
+    """The catalog names a Delta table's column types without a DuckDB instance; the names
+    must be the ones DuckDB itself prints."""
+    import duckdb
+
+    from lakehouse.tables.delta import duckdb_type
+
+    con = duckdb.connect()
+    arrow = con.execute(
+        """SELECT 1::TINYINT a, 1::SMALLINT b, 1 c, 1::BIGINT d, 1.0::FLOAT e, 1.0::DOUBLE f,
+        true g, 'x' h, 'x'::BLOB i, DATE '2020-01-01' j, TIMESTAMP '2020-01-01' k,
+        TIMESTAMPTZ '2020-01-01' l, 1.5::DECIMAL(10,2) m, [1, 2] n, {'a': 1, 'b c': [1.5]} o,
+        MAP {'k': 1} p, TIME '01:00' q, 1::UBIGINT r, TIMESTAMP_NS '2020-01-01' s, [[1]] t"""
+    ).to_arrow_table()
+    expected = [str(t) for t in con.from_arrow(arrow).types]
+    assert [duckdb_type(f.type) for f in arrow.schema] == expected
