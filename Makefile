@@ -99,7 +99,7 @@ SF ?= 10
 reliability: $(VENV)/.installed-dev $(VENV_RAY)/.installed $(CHROMIUM) $(NGINX) ## Faults, 5-minute concurrent load, hostile inputs, the security suite; prints what held
 	RELIABILITY_LOAD_S=$(RELIABILITY_LOAD_S) $(BIN)/pytest tests/reliability tests/security -p no:cacheprovider
 
-scale: $(VENV)/.installed-dev $(VENV_RAY)/.installed ## TPC-H SF10 (SF=…) landing → bronze → silver → gold and queries, local and S3
+scale: $(VENV)/.installed-dev $(VENV_RAY)/.installed ## TPC-H SF10 (SF=…) landing → bronze → silver → gold, queries by DuckDB and by Daft on Ray, local and S3
 	$(BIN)/python -m benchmarks.scale --sf $(SF)
 
 clean: ## Remove the venv and caches (the lake stays)

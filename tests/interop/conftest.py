@@ -8,6 +8,7 @@ import pytest
 
 from devtools.raycluster import RayCluster, alive
 from lakehouse import Lakehouse, Settings
+from tests.support.lakedirs import lake_dirs
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +35,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
 def lake(request: pytest.FixtureRequest, tmp_path) -> Iterator[Lakehouse]:
-    values: dict[str, object] = {"lake_root": tmp_path / "lake", "state_dir": tmp_path / "state"}
+    values: dict[str, object] = dict(lake_dirs(tmp_path))
     if request.param == "s3":
         values.update(request.getfixturevalue("s3_env"))
     with Lakehouse(Settings(**values)) as lake:  # type: ignore[arg-type]
