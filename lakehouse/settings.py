@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds a replaced table version's files (or bronze batches a `replace` "
         "upload took out) stay readable, even with table_history_hours 0, for queries that "
-        "resolved them before (rounded up to whole hours for Delta tables).",
+        "resolved them before.",
     )
     duckdb_memory_limit: str = Field(
         "4GB", description="DuckDB memory limit per process; larger work spills to `state_dir`."

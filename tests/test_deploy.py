@@ -192,7 +192,7 @@ def test_services_run_the_commands_make_run_runs(launched, tmp_path) -> None:
 def test_setup_runs_what_make_run_runs_before_the_services() -> None:
     _, commands = make_run()
     first = [c.replace("$(BIN)/", "") for c in commands if c.startswith("$(BIN)/ratatouille ")]
-    assert first == ["ratatouille doctor", "ratatouille demo"]
+    assert first == ["ratatouille doctor", "ratatouille migrate", "ratatouille demo"]
     shell, flag, script = SERVICES["setup"]["command"]
     assert (shell, flag) == ("bash", "-c")
     assert [part.strip() for part in script.split("&&")] == first

@@ -116,7 +116,7 @@ def test_make_run_serves_the_app(tmp_path, target: str) -> None:
                 time.sleep(0.5)
         if target == "run":
             assert (tmp_path / "lake" / "bronze" / "orders").is_dir(), "the demo was seeded"
-            gold = tmp_path / "lake" / "gold" / "revenue_by_month" / "_current.json"
+            gold = tmp_path / "lake" / "gold" / "revenue_by_month" / "_delta_log"
             loop_deadline = time.monotonic() + 180
             while not gold.exists():  # the demo flows through the pipelines on its own
                 assert proc.poll() is None, log.read_text()

@@ -34,10 +34,10 @@ def test_every_field_has_a_description() -> None:
 def test_settings_come_from_environment(monkeypatch, tmp_path) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RATATOUILLE_STORAGE", "s3")
-    monkeypatch.setenv("RATATOUILLE_SNAPSHOTS_KEEP", "9")
+    monkeypatch.setenv("RATATOUILLE_TABLE_HISTORY_HOURS", "9")
     monkeypatch.setenv("RATATOUILLE_S3_ENDPOINT", "")
     s = Settings()
-    assert (s.storage, s.snapshots_keep, s.s3_endpoint) == ("s3", 9, None)
+    assert (s.storage, s.table_history_hours, s.s3_endpoint) == ("s3", 9, None)
 
 
 def test_dotenv_is_read(tmp_path, monkeypatch) -> None:

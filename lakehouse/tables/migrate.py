@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
-from deltalake import CommitProperties, Schema
-from deltalake.exceptions import CommitFailedError, DeltaError
-from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
+from deltalake import Schema
+from deltalake.transaction import AddAction
 
 from lakehouse import duck
 from lakehouse.errors import LakehouseError, StorageError
@@ -170,36 +169,6 @@ def _commit(
         )
         for k in snap["files"]
     ]
-    _commit_adds(delta.location(storage, layer, table), what, schema, adds, meta, settings)
+    loc = delta.location(storage, layer, table)
+    delta.commit(loc, what, schema, adds, meta, snapshots.table_config(settings))
     return 0
-
-
-def _commit_adds(
-    loc: delta.Location,
-    what: str,
-    schema: Schema,
-    adds: list[AddAction],
-    meta: dict[str, str],
-    settings: Settings,
-) -> None:
-    props = CommitProperties(custom_metadata=meta)
-    try:
-        if delta.is_table(loc):
-            delta.open_table(loc, what).create_write_transaction(
-                list[AddAction | RemoveAction](adds),
-                mode="overwrite",
-                schema=schema,
-                commit_properties=props,
-            )
-        else:
-            create_table_with_add_actions(
-                loc.uri,
-                schema,
-                adds,
-                mode="error",
-                configuration=snapshots.table_config(settings),
-                storage_options=loc.options or None,
-                commit_properties=props,
-            )
-    except (CommitFailedError, DeltaError, OSError) as e:
-        raise delta.translate(e, what) from e

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 from deltalake import CommitProperties, DeltaTable
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 
 # DuckDB starts a new part file past this size: parts upload in parallel-friendly pieces.
 PART_SIZE = "256MB"
+# A file no commit names this old is a crashed writer's: no publish takes that long to commit.
+ORPHAN_AGE = timedelta(hours=1)
 # The producing SQL kept in a commit's metadata (the log is read on every catalog listing).
 SQL_CHARS = 20_000
 
@@ -87,8 +91,9 @@ def _loc(storage: Storage, layer: Layer, table: str) -> Location:
 
 
 def table_config(settings: Settings) -> dict[str, str]:
-    """Delta table properties: how long versions stay restorable (log and removed files)."""
-    hours = max(settings.table_history_hours, -(-settings.snapshots_grace_s // 3600))
+    """Delta table properties: how long versions stay restorable, for other engines' vacuum
+    and log cleanup too (ours passes the settings explicitly)."""
+    hours = settings.table_history_hours
     return {
         "delta.logRetentionDuration": f"interval {max(hours, 1)} hours",
         "delta.deletedFileRetentionDuration": f"interval {hours} hours",
@@ -361,25 +366,56 @@ def restore(storage: Storage, layer: Layer | str, table: str, snapshot_id: str) 
     return _find(storage, layer, table, publish_id)
 
 
-def vacuum(settings: Settings, storage: Storage, layer: Layer | str, table: str) -> int:
-    """Delete files no version within the history window needs, and crashed writers' files.
+def vacuum(
+    settings: Settings,
+    storage: Storage,
+    layer: Layer | str,
+    table: str,
+    orphan_age: timedelta = ORPHAN_AGE,
+) -> int:
+    """Delete the files no version within the history window needs, and files a crashed
+    writer left (never committed) once they are `orphan_age` old. Returns how many went.
 
-    A file replaced less than `snapshots_grace_s` ago stays whatever the window: a query that
-    listed the previous version just before the switch is still reading it. Returns how many
-    files went. (Vacuum writes log entries, so it only runs when there is something to do.)"""
+    The files of a version that was current less than `snapshots_grace_s` ago stay whatever
+    the window: a query that listed them just before the switch is still reading them. A file
+    no commit names is left alone while young: it may be a publish that has not committed yet.
+    (Vacuum writes log entries, so it only runs when there is something to delete.)"""
     layer = _check(layer, table)
     what = f"{layer.value}.{table}"
     dt = delta.open_table(_loc(storage, layer, table), what)
-    hours = max(settings.table_history_hours, -(-settings.snapshots_grace_s // 3600))
+    hours = settings.table_history_hours
+    orphan_hours = max(hours, math.ceil(orphan_age.total_seconds() / 3600))
+    keep = _in_grace(dt, settings.snapshots_grace_s, what)
+    gone = 0
     try:
-        doomed = dt.vacuum(
-            retention_hours=hours, dry_run=True, enforce_retention_duration=False, full=True
-        )
-        if doomed:
-            dt.vacuum(
-                retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=True
-            )
+        # Lite: files the log removed (never an uncommitted one), then full: unnamed files too.
+        for retention, full in ((hours, False), (orphan_hours, True)):
+            kwargs: dict[str, Any] = {
+                "retention_hours": retention,
+                "enforce_retention_duration": False,
+                "full": full,
+                "keep_versions": keep or None,
+            }
+            if dt.vacuum(dry_run=True, **kwargs):
+                gone += len(dt.vacuum(dry_run=False, **kwargs))
         dt.cleanup_metadata()
     except (DeltaError, OSError) as e:
         raise delta.translate(e, what) from e
-    return len(doomed)
+    return gone
+
+
+def _in_grace(dt: DeltaTable, grace_s: int, what: str) -> list[int]:
+    """Versions that were current within the last `grace_s` seconds."""
+    if grace_s <= 0:
+        return []
+    try:
+        entries = dt.history(limit=64)
+    except (DeltaError, OSError) as e:
+        raise delta.translate(e, what) from e
+    since = (datetime.now(UTC) - timedelta(seconds=grace_s)).timestamp() * 1000
+    data = [h for h in entries if h.get("operation") not in delta.NO_DATA_CHANGE]  # newest first
+    return [
+        int(old["version"])
+        for newer, old in pairwise(data)
+        if int(newer.get("timestamp", 0)) >= since
+    ]

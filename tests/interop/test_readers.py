@@ -2,7 +2,6 @@
 DuckDB's `delta` extension, Polars and delta-rs's own reader, on a local lake and on S3."""
 
 import io
-import os
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from deltalake import DeltaTable
 
 from lakehouse import Lakehouse, Settings, duck
+from tests.support.isolation import no_developer_config  # noqa: F401 - a fixture
 from tests.support.lakedirs import lake_dirs
 
 ORDERS = b"""order_id,customer,ordered_on,amount,note
@@ -29,12 +29,7 @@ FROM silver.orders GROUP BY customer"""
 TABLES = {("silver", "orders"): "order_id", ("gold", "revenue"): "customer"}
 
 
-@pytest.fixture(autouse=True)
-def _no_developer_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("RATATOUILLE_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("no_developer_config")
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])

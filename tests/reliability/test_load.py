@@ -35,11 +35,11 @@ __all__ = ["browser"]
 USERS = 8
 UPLOADERS = 2
 TIMEOUT_S = int(load_seconds() + 180)
-# Pruning runs during the load (2 kept snapshots): the grace must outlast the time limit, so a
-# query that resolved a snapshot just before it was replaced can still read its files.
+# Vacuum runs during the load (no history window): the grace must outlast the time limit, so
+# a query that resolved a version just before it was replaced can still read its files.
 SETTINGS = {
     "query_time_limit_s": "10",
-    "snapshots_keep": "2",
+    "table_history_hours": "0",
     "snapshots_grace_s": "15",
 }
 

@@ -8,7 +8,6 @@ sandbox's views are `read_parquet([...])` over exactly those files, as before.
 """
 
 import io
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,15 +17,10 @@ import pytest
 from deltalake import write_deltalake
 
 from lakehouse import Lakehouse, QueryError, Settings, duck
+from tests.support.isolation import no_developer_config  # noqa: F401 - a fixture
 from tests.support.lakedirs import lake_dirs
 
-
-@pytest.fixture(autouse=True)
-def _no_developer_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("RATATOUILLE_"):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("no_developer_config")
 
 
 @pytest.fixture

@@ -119,23 +119,14 @@ def test_snapshots_become_versions(lake: Lakehouse) -> None:
     assert len(lake.history("silver", "orders")) == 3
 
 
+def gold_g(lake: Lakehouse, day: int) -> dict[str, object]:
+    """Snapshot `day` of a one-row `gold.g` (x = day), made on that day of January 2024."""
+    sid, created = f"2024010{day}T000000000000Z-{day:06d}", f"2024-01-0{day}T00:00:00+00:00"
+    return legacy_snapshot(lake, "gold", "g", sid, f"SELECT {day} AS x", created)
+
+
 def test_a_migration_stopped_part_way_is_finished(lake: Lakehouse) -> None:
-    a = legacy_snapshot(
-        lake,
-        "gold",
-        "g",
-        "20240101T000000000000Z-aaaaaa",
-        "SELECT 1 AS x",
-        "2024-01-01T00:00:00+00:00",
-    )
-    b = legacy_snapshot(
-        lake,
-        "gold",
-        "g",
-        "20240102T000000000000Z-bbbbbb",
-        "SELECT 2 AS x",
-        "2024-01-02T00:00:00+00:00",
-    )
+    a, b = gold_g(lake, 1), gold_g(lake, 2)
     point(lake, b)
     # The first version went in, then the run died (pointer still there).
     migrate._commit(lake.settings, lake.storage, lake.connect_duckdb(), Layer.GOLD, "g", a)
@@ -152,17 +143,7 @@ def test_cli(lake: Lakehouse, monkeypatch: pytest.MonkeyPatch) -> None:
     # (On S3 the s3_env fixture exported the server's settings already.)
     monkeypatch.setenv("RATATOUILLE_LAKE_ROOT", str(lake.settings.lake_root))
     monkeypatch.setenv("RATATOUILLE_STATE_DIR", str(lake.settings.state_dir))
-    point(
-        lake,
-        legacy_snapshot(
-            lake,
-            "gold",
-            "g",
-            "20240101T000000000000Z-aaaaaa",
-            "SELECT 1 AS x",
-            "2024-01-01T00:00:00+00:00",
-        ),
-    )
+    point(lake, gold_g(lake, 1))
     out = CliRunner().invoke(main, ["migrate"])
     assert out.exit_code == 0, out.output
     assert "gold.g → Delta (1 versions)" in out.output

@@ -8,12 +8,14 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from lakehouse import Lakehouse, LakehouseError, QueryError, TableNotFoundError
+from lakehouse.tables import snapshots
 
 
 def version_table(v: int) -> pa.Table:
@@ -81,11 +83,20 @@ def test_history_window_vacuums_older_files(lake: Lakehouse) -> None:
 
 
 def test_replaced_versions_stay_readable_for_the_grace_period(lake: Lakehouse) -> None:
-    lake = Lakehouse(lake.settings.replace(table_history_hours=0), lake.storage)
+    """With no history window, a replaced version's files still stay for the readers' grace
+    (seconds, not Delta's whole hours), then go."""
+    lake = Lakehouse(
+        lake.settings.replace(table_history_hours=0, snapshots_grace_s=3), lake.storage
+    )
     first = lake.publish("silver", "g", version_table(1))
     for v in range(2, 5):
         lake.publish("silver", "g", version_table(v))
     assert lake.read("silver", "g", as_of=first.snapshot_id).num_rows == 101
+    time.sleep(3.5)
+    lake.publish("silver", "g", version_table(5))
+    with pytest.raises(TableNotFoundError, match="past its retention"):
+        lake.read("silver", "g", as_of=first.snapshot_id)
+    assert lake.read("silver", "g").num_rows == 105
 
 
 def test_restore_is_a_rollback(lake: Lakehouse) -> None:
@@ -263,14 +274,17 @@ def test_writer_killed_mid_publish_leaves_previous_snapshot(lake: Lakehouse) -> 
     # The next publish works and cleans nothing it should keep.
     lake.publish("gold", "big", version_table(3))
     assert lake.read("gold", "big").num_rows == 103
-    # A vacuum with no history window takes the killed writer's unreferenced files away.
-    tidy = Lakehouse(
-        lake.settings.replace(snapshots_grace_s=0, table_history_hours=0), lake.storage
-    )
-    tidy.vacuum("gold", "big")
-    assert {
-        o.key for o in lake.storage.list_objects("gold/big/") if "/_delta_log/" not in o.key
-    } == set(lake.snapshot("gold", "big").files)
+    # The killed writer's files are named by no commit: young, they might be a publish about
+    # to commit, so they stay; once old (here: any age), vacuum takes them away.
+    assert len(keys(lake, "gold/big/")) > len(lake.snapshot("gold", "big").files)
+    tidy = lake.settings.replace(snapshots_grace_s=0, table_history_hours=0)
+    snapshots.vacuum(tidy, lake.storage, "gold", "big", orphan_age=timedelta(0))
+    assert keys(lake, "gold/big/") == set(lake.snapshot("gold", "big").files)
+
+
+def keys(lake: Lakehouse, prefix: str) -> set[str]:
+    """Data files under `prefix` (the log left out)."""
+    return {o.key for o in lake.storage.list_objects(prefix) if "/_delta_log/" not in o.key}
 
 
 WRITER = """
