@@ -11,14 +11,18 @@ import decimal
 import io
 import math
 import random
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devtools.raycluster import RayCluster
-from lakehouse import Lakehouse
+from devtools.raycluster import RayCluster, alive
+from lakehouse import Lakehouse, Settings
+from tests.support.isolation import no_developer_config  # noqa: F401 - a fixture
+from tests.support.lakedirs import lake_dirs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_developer_config")]
 
 REGIONS = ["north", "south", "east", "west", "centre"]
 GOLD = """SELECT region, count(amount) AS priced, sum(amount) AS revenue
@@ -39,6 +43,28 @@ WHERE o.amount > g.revenue / g.priced
 GROUP BY o.region""",
     "gold": "SELECT * FROM gold.region_revenue",
 }
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    """A head and a worker node from .venv-ray for the module; nothing of them may outlive it."""
+    cluster = RayCluster(tmp_path_factory.mktemp("raycluster"))
+    cluster.start()
+    started = cluster.processes()
+    yield cluster
+    started |= cluster.processes()  # the Ray workers the jobs left running
+    cluster.stop()
+    left = alive(started)
+    assert not left, f"Ray processes left after stop: {left}"
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lakehouse]:
+    values: dict[str, object] = dict(lake_dirs(tmp_path))
+    if request.param == "s3":
+        values.update(request.getfixturevalue("s3_env"))
+    with Lakehouse(Settings(**values)) as lk:  # type: ignore[arg-type]
+        yield lk
 
 
 def orders_csv(rows: int = 3000, seed: int = 7) -> bytes:
