@@ -10,8 +10,8 @@ DAGSTER_GRPC_PORT ?= 4266
 JUPYTER_PORT ?= 8888
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-s3 test lint fmt bench-ingest bench-query bench-pipeline reliability \
-  scale clean
+.PHONY: help install ray-env run run-s3 test lint fmt bench-ingest bench-query bench-pipeline \
+  reliability scale clean
 
 help: ## Show this menu
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -31,6 +31,18 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	@touch $@
 
 install: $(VENV)/.installed ## Create .venv with the pinned requirements and the repo
+
+# The distributed engine (Daft on Ray) needs pyarrow<26, the product pins 26: its own venv, as a
+# real cluster has its own image. Tests and `make scale` start a local cluster from it.
+VENV_RAY := .venv-ray
+
+$(VENV_RAY)/.installed: requirements-ray.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV_RAY)
+	$(VENV_RAY)/bin/pip install --quiet -r requirements-ray.txt
+	@touch $@
+
+ray-env: $(VENV_RAY)/.installed ## Create .venv-ray: Daft and Ray for the local cluster (tests, make scale)
 
 run: $(VENV)/.installed ## Run the product on its embedded defaults (app :8501, Dagster :3000, Jupyter :8888; with an app password, behind nginx's login gate)
 	$(BIN)/ratatouille doctor
@@ -64,7 +76,7 @@ $(NGINX):
 	$(SUDO) apt-get install -y -q nginx || \
 	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nginx; }
 
-test: lint $(CHROMIUM) $(NGINX) ## Install dev tools, Chromium and nginx, run every check and test (what CI runs)
+test: lint $(CHROMIUM) $(NGINX) $(VENV_RAY)/.installed ## Install dev tools, Chromium, nginx and .venv-ray, run every check and test (what CI runs)
 	$(BIN)/pytest
 
 fmt: $(VENV)/.installed-dev ## Format and auto-fix
@@ -84,11 +96,11 @@ bench-pipeline: $(VENV)/.installed-dev ## Benchmark the silver asset vs raw Duck
 RELIABILITY_LOAD_S ?= 300
 SF ?= 10
 
-reliability: $(VENV)/.installed-dev $(CHROMIUM) $(NGINX) ## Faults, 5-minute concurrent load, hostile inputs, the security suite; prints what held
+reliability: $(VENV)/.installed-dev $(VENV_RAY)/.installed $(CHROMIUM) $(NGINX) ## Faults, 5-minute concurrent load, hostile inputs, the security suite; prints what held
 	RELIABILITY_LOAD_S=$(RELIABILITY_LOAD_S) $(BIN)/pytest tests/reliability tests/security -p no:cacheprovider
 
-scale: $(VENV)/.installed-dev ## TPC-H SF10 (SF=…) landing → bronze → silver → gold and queries, local and S3
+scale: $(VENV)/.installed-dev $(VENV_RAY)/.installed ## TPC-H SF10 (SF=…) landing → bronze → silver → gold, queries by DuckDB and by Daft on Ray, local and S3
 	$(BIN)/python -m benchmarks.scale --sf $(SF)
 
 clean: ## Remove the venv and caches (the lake stays)
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(VENV_RAY) .mypy_cache .ruff_cache .pytest_cache
