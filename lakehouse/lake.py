@@ -12,6 +12,7 @@ import duckdb
 from lakehouse import duck
 from lakehouse.duck import parquet_scan
 from lakehouse.errors import QueryError, TableNotFoundError
+from lakehouse.ids import new_id
 from lakehouse.ingest import landing
 from lakehouse.ingest.landing import LandingFile
 from lakehouse.ingest.load import IngestResult, Progress, ingest
@@ -23,6 +24,7 @@ from lakehouse.query.inputs import inputs_of
 from lakehouse.query.results import ExportResult, QueryResult
 from lakehouse.settings import Settings
 from lakehouse.storage import Storage, open_storage
+from lakehouse.storage.staging import folder as staging_folder
 from lakehouse.tables import bronze, catalog, delta, snapshots
 from lakehouse.tables.bronze import BatchManifest, Mode
 from lakehouse.tables.catalog import TableInfo
@@ -117,10 +119,14 @@ class Lakehouse:
         """
         models.check_layers(model, self.settings.query_layers)
         infos = self.tables()
-        with models.locked_connection(self.settings, self.storage, infos, model.name) as con:
-            return models.build(
-                self.settings, self.storage, con, model, run_id, inputs_of(model.select, infos)
-            )
+        inputs = inputs_of(model.select, infos)
+        with (
+            staging_folder(self.settings, f"model-{new_id()}") as staging,
+            models.locked_connection(
+                self.settings, self.storage, infos, model.name, staging
+            ) as con,
+        ):
+            return models.build(self.settings, self.storage, con, model, run_id, inputs, staging)
 
     def models(self) -> list[models.Model]:
         """The valid gold SQL models in `models_dir` (see `models.load` for the invalid ones)."""

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -112,15 +113,22 @@ def publish(
     inputs: dict[str, str] | None = None,
     sql: str | None = None,
     extra_meta: dict[str, str] | None = None,
+    staging: Path | None = None,
 ) -> Snapshot:
-    """Write `data` (SQL run on `con`, or Arrow) as the table's new version (an overwrite)."""
+    """Write `data` (SQL run on `con`, or Arrow) as the table's new version (an overwrite).
+
+    The parts go to `<staging>/parts/`: a private working folder of the caller's (a locked
+    connection may write there and nowhere else), or one made for this publish."""
     layer = _check(layer, table)
     what = f"{layer.value}.{table}"
     publish_id = new_id()
     own = con is None
     con = con or duck.connect(settings)
     try:
-        with staging_folder(settings, f"publish-{publish_id}", create=False) as staging:
+        with contextlib.ExitStack() as stack:
+            if staging is None:
+                staging = stack.enter_context(staging_folder(settings, f"publish-{publish_id}"))
+            out = staging / "parts"
             query = data if isinstance(data, str) else "SELECT * FROM _publish_input"
             if not isinstance(data, str):
                 con.register("_publish_input", data)
@@ -128,7 +136,7 @@ def publish(
                 query = delta.compatible_select(con, query)
                 empty = con.execute(f"SELECT * FROM ({query}) LIMIT 0").to_arrow_table().schema
                 rows = con.execute(
-                    f"COPY ({query}) TO {quote_literal(str(staging))} (FORMAT parquet, "
+                    f"COPY ({query}) TO {quote_literal(str(out))} (FORMAT parquet, "
                     f"COMPRESSION zstd, FILE_SIZE_BYTES {quote_literal(part_size)}, "
                     "FILENAME_PATTERN 'part-{i}')"
                 ).fetchall()[0][0]
@@ -137,7 +145,7 @@ def publish(
             finally:
                 if not isinstance(data, str):
                     con.unregister("_publish_input")
-            parts = sorted(staging.glob("part-*.parquet"), key=lambda p: int(p.stem.split("-")[1]))
+            parts = sorted(out.glob("part-*.parquet"), key=lambda p: int(p.stem.split("-")[1]))
             schema = delta.schema_of(parts, empty)
             folder = f"{layer.value}/{table}/data-{publish_id}/"
             adds: list[AddAction] = [

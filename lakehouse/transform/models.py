@@ -159,36 +159,29 @@ def build(
     model: Model,
     run_id: str | None = None,
     inputs: dict[str, str] | None = None,
+    staging: Path | None = None,
 ) -> ModelResult:
-    """Run the model's SELECT on `con` (from `locked_connection`), publish what it returns,
-    then check the new snapshot on `con` too.
+    """Publish the model's SELECT, run on `con` (from `locked_connection`), then check the new
+    version on `con` too.
 
-    The rows travel as Arrow to publish, which writes them on its own connection: `con` never
-    writes anything, anywhere. A model that fails to run publishes nothing: the previous
-    snapshot stays current.
+    The locked connection writes the Parquet parts into `staging` (the one folder it may write
+    to, private to this build); publish uploads and commits them on the trusted side. A model
+    that fails to run publishes nothing: the previous version stays current.
     """
     started = time.monotonic()
     title = f"Could not build {Layer.GOLD.value}.{model.name}"
     try:
-        reader = con.execute(model.select).to_arrow_reader(65_536)
-    except duckdb.PermissionException as e:
-        raise QueryError(
-            f"A model reads the lake's tables only, not files, URLs or settings. ({e})",
-            title=f"{title}: access denied",
-        ) from e
-    except duckdb.Error as e:
-        raise QueryError(str(e), title=title) from e
-    snap = snapshots.publish(
-        settings,
-        storage,
-        None,
-        Layer.GOLD,
-        model.name,
-        reader,
-        run_id,
-        inputs=inputs,
-        sql=model.select,
-    )
+        snap = snapshots.publish(
+            settings, storage, con, Layer.GOLD, model.name, model.select, run_id,
+            inputs=inputs, sql=model.select, staging=staging,
+        )  # fmt: skip
+    except QueryError as e:
+        if isinstance(e.__cause__, duckdb.PermissionException):
+            raise QueryError(
+                f"A model reads the lake's tables only, not files, URLs or settings. ({e})",
+                title=f"{title}: access denied",
+            ) from e.__cause__
+        raise
     relation = parquet_scan([storage.uri(k) for k in snap.files])
     outcomes = [spec.run(con, relation) for spec in model.all_checks]
     return ModelResult(snap, outcomes, time.monotonic() - started)
@@ -196,11 +189,16 @@ def build(
 
 @contextmanager
 def locked_connection(
-    settings: Settings, storage: Storage, tables: list[TableInfo], name: str
+    settings: Settings,
+    storage: Storage,
+    tables: list[TableInfo],
+    name: str,
+    staging: Path | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """The locked connection a model builds on: views over the query layers' `tables`, and
     reads allowed under the query layers and the model's own gold table (its checks read the
-    new snapshot) — on S3 with the read-only query key when one is set."""
+    new version) — on S3 with the read-only query key when one is set. With `staging`, it may
+    also write under that folder (the build's own, where its Parquet parts go)."""
     layers = settings.query_layers
     con = duck.connect(query_settings(settings))
     try:
@@ -208,6 +206,8 @@ def locked_connection(
         con.execute("SET arrow_lossless_conversion = true")
         roots = [storage.uri(f"{layer}/_").removesuffix("_") for layer in layers]
         roots.append(storage.uri(f"{Layer.GOLD.value}/{name}/_").removesuffix("_"))
+        if staging is not None:
+            roots.append(f"{staging}/")
         duck.lock(con, roots)
         for layer in layers:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")

@@ -228,7 +228,7 @@ def _kill_mid_publish(lake: Lakehouse, child: subprocess.Popen[str], old_files: 
         assert time.monotonic() < deadline and child.poll() is None, "publish ended too soon"
         if lake.storage.kind == "s3" and _new_parts_uploaded(lake, old_files):
             break
-        if lake.storage.kind == "local" and any(staging.glob("publish-*/part-*.parquet")):
+        if lake.storage.kind == "local" and any(staging.glob("publish-*/parts/part-*.parquet")):
             time.sleep(0.3)
             break
         time.sleep(0.02)
