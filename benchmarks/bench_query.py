@@ -526,7 +526,7 @@ def render(
 
     lines += [
         "",
-        "| overhead per query | guard ms | catalog reads ms | one pointer ms "
+        "| overhead per query | guard ms | catalog reads ms | one table's log ms "
         "| engine wall − worker ms |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
