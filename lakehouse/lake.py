@@ -25,7 +25,7 @@ from lakehouse.query.results import ExportResult, QueryResult
 from lakehouse.settings import Settings
 from lakehouse.storage import Storage, open_storage
 from lakehouse.storage.staging import folder as staging_folder
-from lakehouse.tables import bronze, catalog, delta, snapshots
+from lakehouse.tables import bronze, catalog, delta, retention, snapshots
 from lakehouse.tables.bronze import BatchManifest, Mode
 from lakehouse.tables.catalog import TableInfo
 from lakehouse.tables.snapshots import Snapshot
@@ -148,7 +148,7 @@ class Lakehouse:
 
     def vacuum(self, layer: Layer | str, table: str) -> int:
         """Delete files past the history window (publish does this too); how many went."""
-        return snapshots.vacuum(self.settings, self.storage, layer, table)
+        return retention.vacuum(self.settings, self.storage, layer, table)
 
     def table_uri(self, layer: Layer | str, table: str) -> str:
         """Where other engines (Spark, Trino, Polars, Daft, DuckDB `delta_scan`) find a silver

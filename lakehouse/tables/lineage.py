@@ -17,7 +17,8 @@ from lakehouse.errors import TableNotFoundError
 from lakehouse.layers import Layer, check_table_name
 from lakehouse.storage import Storage
 from lakehouse.tables import snapshots
-from lakehouse.tables.snapshots import PUBLISHABLE, Snapshot
+from lakehouse.tables.delta import PUBLISHABLE
+from lakehouse.tables.snapshots import Snapshot
 
 # Pointer reads go out side by side: on S3 each one is a round trip.
 _READERS = 8

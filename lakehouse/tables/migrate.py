@@ -24,7 +24,7 @@ from lakehouse.ids import new_id
 from lakehouse.layers import Layer, quote_literal
 from lakehouse.settings import Settings
 from lakehouse.storage import ObjectNotFound, Storage
-from lakehouse.tables import delta, snapshots
+from lakehouse.tables import delta, delta_types, retention, snapshots
 from lakehouse.tables.delta import META, commit_meta
 
 CURRENT = "_current.json"
@@ -46,7 +46,7 @@ def legacy_tables(storage: Storage) -> list[tuple[Layer, str]]:
     """Silver and gold tables that still have a pointer."""
     return [
         (layer, name)
-        for layer in snapshots.PUBLISHABLE
+        for layer in delta.PUBLISHABLE
         for name in storage.list_dirs(f"{layer.value}/")
         if storage.exists(f"{layer.value}/{name}/{CURRENT}")
     ]
@@ -136,7 +136,7 @@ def _commit(
     scan = duck.parquet_scan([storage.uri(k) for k in snap["files"]])
     query = f"SELECT * FROM {scan}"
     try:
-        if delta.compatible_select(con, query) != query:
+        if delta_types.compatible_select(con, query) != query:
             keep = {k: v for k, v in meta.items() if k.split(".", 1)[1] in _LABELS}
             snapshots.publish(
                 settings, storage, con, layer, table, query, snap.get("run_id"),
@@ -170,5 +170,5 @@ def _commit(
         for k in snap["files"]
     ]
     loc = delta.location(storage, layer, table)
-    delta.commit(loc, what, schema, adds, meta, snapshots.table_config(settings))
+    delta.commit(loc, what, schema, adds, meta, retention.table_config(settings))
     return 0

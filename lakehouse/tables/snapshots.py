@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from itertools import pairwise
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import duckdb
 from deltalake import CommitProperties, DeltaTable
@@ -32,20 +30,17 @@ from lakehouse.layers import Layer, check_table_name, quote_literal
 from lakehouse.settings import Settings
 from lakehouse.storage import Storage, leftovers
 from lakehouse.storage.staging import folder as staging_folder
-from lakehouse.tables import delta
-from lakehouse.tables.delta import META, Location, commit_meta
+from lakehouse.tables import delta, delta_types
+from lakehouse.tables.delta import META, PUBLISHABLE, Location, commit_meta
+from lakehouse.tables.retention import table_config, vacuum
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 # DuckDB starts a new part file past this size: parts upload in parallel-friendly pieces.
 PART_SIZE = "256MB"
-# A file no commit names this old is a crashed writer's: no publish takes that long to commit.
-ORPHAN_AGE = timedelta(hours=1)
 # The producing SQL kept in a commit's metadata (the log is read on every catalog listing).
 SQL_CHARS = 20_000
-
-PUBLISHABLE = (Layer.SILVER, Layer.GOLD)
 
 
 @dataclass(frozen=True)
@@ -91,16 +86,6 @@ def _loc(storage: Storage, layer: Layer, table: str) -> Location:
     return delta.location(storage, layer, table)
 
 
-def table_config(settings: Settings) -> dict[str, str]:
-    """Delta table properties: how long versions stay restorable, for other engines' vacuum
-    and log cleanup too (ours passes the settings explicitly)."""
-    hours = settings.table_history_hours
-    return {
-        "delta.logRetentionDuration": f"interval {max(hours, 1)} hours",
-        "delta.deletedFileRetentionDuration": f"interval {hours} hours",
-    }
-
-
 def publish(
     settings: Settings,
     storage: Storage,
@@ -133,7 +118,7 @@ def publish(
             if not isinstance(data, str):
                 con.register("_publish_input", data)
             try:
-                query = delta.compatible_select(con, query)
+                query = delta_types.compatible_select(con, query)
                 empty = con.execute(f"SELECT * FROM ({query}) LIMIT 0").to_arrow_table().schema
                 rows = con.execute(
                     f"COPY ({query}) TO {quote_literal(str(out))} (FORMAT parquet, "
@@ -263,7 +248,7 @@ def _with_files(dt: DeltaTable, layer: Layer, table: str, v: delta.Version, what
     keys, sizes, rows = delta.files_of(dt, layer, table, what)
     total = sum(r or 0 for r in rows) if all(r is not None for r in rows) else None
     snap = _snapshot(
-        layer, table, v, files=keys, size_bytes=sum(sizes), schema=delta.duckdb_columns(dt)
+        layer, table, v, files=keys, size_bytes=sum(sizes), schema=delta_types.duckdb_columns(dt)
     )
     return replace(snap, rows=total) if total is not None else snap
 
@@ -372,58 +357,3 @@ def restore(storage: Storage, layer: Layer | str, table: str, snapshot_id: str) 
     except (DeltaError, OSError) as e:
         raise delta.translate(e, what) from e
     return _find(storage, layer, table, publish_id)
-
-
-def vacuum(
-    settings: Settings,
-    storage: Storage,
-    layer: Layer | str,
-    table: str,
-    orphan_age: timedelta = ORPHAN_AGE,
-) -> int:
-    """Delete the files no version within the history window needs, and files a crashed
-    writer left (never committed) once they are `orphan_age` old. Returns how many went.
-
-    The files of a version that was current less than `snapshots_grace_s` ago stay whatever
-    the window: a query that listed them just before the switch is still reading them. A file
-    no commit names is left alone while young: it may be a publish that has not committed yet.
-    (Vacuum writes log entries, so it only runs when there is something to delete.)"""
-    layer = _check(layer, table)
-    what = f"{layer.value}.{table}"
-    dt = delta.open_table(_loc(storage, layer, table), what)
-    hours = settings.table_history_hours
-    orphan_hours = max(hours, math.ceil(orphan_age.total_seconds() / 3600))
-    keep = _in_grace(dt, settings.snapshots_grace_s, what)
-    gone = 0
-    try:
-        # Lite: files the log removed (never an uncommitted one), then full: unnamed files too.
-        for retention, full in ((hours, False), (orphan_hours, True)):
-            kwargs: dict[str, Any] = {
-                "retention_hours": retention,
-                "enforce_retention_duration": False,
-                "full": full,
-                "keep_versions": keep or None,
-            }
-            if dt.vacuum(dry_run=True, **kwargs):
-                gone += len(dt.vacuum(dry_run=False, **kwargs))
-        dt.cleanup_metadata()
-    except (DeltaError, OSError) as e:
-        raise delta.translate(e, what) from e
-    return gone
-
-
-def _in_grace(dt: DeltaTable, grace_s: int, what: str) -> list[int]:
-    """Versions that were current within the last `grace_s` seconds."""
-    if grace_s <= 0:
-        return []
-    try:
-        entries = dt.history(limit=64)
-    except (DeltaError, OSError) as e:
-        raise delta.translate(e, what) from e
-    since = (datetime.now(UTC) - timedelta(seconds=grace_s)).timestamp() * 1000
-    data = [h for h in entries if h.get("operation") not in delta.NO_DATA_CHANGE]  # newest first
-    return [
-        int(old["version"])
-        for newer, old in pairwise(data)
-        if int(newer.get("timestamp", 0)) >= since
-    ]

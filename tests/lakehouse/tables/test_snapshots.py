@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from lakehouse import Lakehouse, LakehouseError, QueryError, TableNotFoundError
-from lakehouse.tables import snapshots
+from lakehouse.tables import retention
 
 
 def version_table(v: int) -> pa.Table:
@@ -238,7 +238,7 @@ def _kill_mid_publish(lake: Lakehouse, child: subprocess.Popen[str], old_files: 
 KILL_CHILD = """
 import sys, json
 from lakehouse import Lakehouse, Settings
-from lakehouse.tables import snapshots
+from lakehouse.tables import retention, snapshots
 settings = Settings(**json.loads(sys.argv[1]))
 lake = Lakehouse(settings)
 lake.publish("gold", "big", "SELECT 1 AS v, range AS i FROM range(1000)")
@@ -278,7 +278,7 @@ def test_writer_killed_mid_publish_leaves_previous_snapshot(lake: Lakehouse) -> 
     # to commit, so they stay; once old (here: any age), vacuum takes them away.
     assert len(keys(lake, "gold/big/")) > len(lake.snapshot("gold", "big").files)
     tidy = lake.settings.replace(snapshots_grace_s=0, table_history_hours=0)
-    snapshots.vacuum(tidy, lake.storage, "gold", "big", orphan_age=timedelta(0))
+    retention.vacuum(tidy, lake.storage, "gold", "big", orphan_age=timedelta(0))
     assert keys(lake, "gold/big/") == set(lake.snapshot("gold", "big").files)
 
 
@@ -344,7 +344,7 @@ def test_catalog_type_names_are_duckdb_s() -> None:
     must be the ones DuckDB itself prints."""
     import duckdb
 
-    from lakehouse.tables.delta import duckdb_type
+    from lakehouse.tables.delta_types import duckdb_type
 
     con = duckdb.connect()
     arrow = con.execute(
