@@ -137,7 +137,7 @@ def child_prepare(root: Path) -> None:
     from lakehouse import Settings, duck
     from lakehouse.storage import open_storage
     from lakehouse.tables import bronze
-    from lakehouse.transform.silver import clean_sql, detect_temporal
+    from lakehouse.transform.silver import clean_sql, detect_temporal, memory_limit
 
     settings = Settings()
     storage = open_storage(settings)
@@ -149,7 +149,7 @@ def child_prepare(root: Path) -> None:
     con.close()
     spec = {
         "sql": clean_sql(source, schema, parsed),
-        "memory_limit": settings.duckdb_memory_limit,
+        "memory_limit": memory_limit(settings),  # silver's own, as the asset uses
         "threads": settings.duckdb_threads,
     }
     (root / "silver.json").write_text(json.dumps(spec, indent=1) + "\n")

@@ -2,16 +2,24 @@
 
 Every batch is unioned by column name (columns a batch lacks are NULL, widened types where
 batches disagree), strings are trimmed and blanks become NULL, text columns whose every value
-is a date or timestamp are parsed, and exact duplicate rows are dropped. All of it is one
-DuckDB statement streamed into the snapshot, so data larger than memory spills, never loads.
+is a date or timestamp are parsed, and duplicates are dropped: exact duplicate rows, or, for a
+dataset that asks for it, every row but the newest of each key. All of it is one DuckDB
+statement streamed into the snapshot, so data larger than memory spills, never loads.
+
+Deduplication never holds the table in memory: a first pass counts a 64-bit hash per row (of
+the whole row, or of its key) and only rows whose hash is not unique (usually none) go through
+an exact DISTINCT or key comparison; every other row streams straight through.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import duckdb
 
@@ -21,7 +29,7 @@ from lakehouse.layers import Layer, check_table_name, quote_ident, quote_literal
 from lakehouse.settings import Settings
 from lakehouse.storage import Storage
 from lakehouse.tables import bronze, snapshots
-from lakehouse.tables.bronze import SchemaDrift, schema_drift
+from lakehouse.tables.bronze import BatchManifest, SchemaDrift, schema_drift
 from lakehouse.tables.snapshots import Snapshot
 from lakehouse.transform import checks
 
@@ -36,6 +44,20 @@ _SLASH_FORMATS = ("%m/%d/%Y", "%d/%m/%Y")
 # text then costs one read of a thousand rows.
 _SAMPLE_ROWS = 1_000
 _TEXT = "VARCHAR"
+# The row hash deduplication groups on: DuckDB's own, the one its GROUP BY and DISTINCT use,
+# so rows DISTINCT calls equal (NULLs, NaNs, -0.0 and 0.0, nested values) hash alike.
+ROW_HASH = "hash({})"
+# A row's place in the dataset as one BIGINT: its batch (commit order) above bit 40, its row
+# in the batch's file below (files stay far below 2^40 ≈ 10^12 rows).
+_ROW_BITS = 40
+
+# Silver's DuckDB memory at most, whatever `duckdb_memory_limit` allows: deduplication's one
+# pass with state needs ~36 bytes a row (2.2 GB for 60M rows) and spills the rest cheaply,
+# while the process also holds Python and Dagster. (Figures: benchmarks/README.md, Silver.)
+MEMORY_LIMIT = "2GB"
+_SIZE = re.compile(r"([\d.]+)\s*([kmgt]?)(i?)b?", re.I)
+
+Dedup = Literal["rows", "key"]
 
 
 @dataclass(frozen=True)
@@ -44,10 +66,18 @@ class DatasetOptions:
 
     key: tuple[str, ...] = ()
     description: str | None = None
+    # "rows": drop exact duplicate rows (the key is only checked); "key": keep one row per
+    # key, the newest: from the latest batch, and the last one in that batch's file.
+    deduplicate: Dedup = "rows"
+
+    def __post_init__(self) -> None:
+        if self.deduplicate == "key" and not self.key:
+            raise ConfigError("Deduplicating by key needs a key.", title="Invalid dataset options")
 
 
 def load_options(path: Path) -> dict[str, DatasetOptions]:
-    """Read `[datasets.<name>] key = [...], description = "..."`; no file means no options."""
+    """Read `[datasets.<name>] key = [...], deduplicate = "rows" | "key", description = "..."`;
+    no file means no options."""
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
@@ -59,12 +89,18 @@ def load_options(path: Path) -> dict[str, DatasetOptions]:
         key = opts.get("key", [])
         key = [key] if isinstance(key, str) else key
         if not isinstance(key, list) or not all(isinstance(k, str) for k in key):
-            raise ConfigError(
-                f"{path}: datasets.{name}.key must be a column name or a list of them.",
-                title="Invalid datasets file",
-            )
-        out[name] = DatasetOptions(tuple(key), opts.get("description"))
+            raise _invalid(path, f"datasets.{name}.key must be a column name or a list of them.")
+        dedup = opts.get("deduplicate", "rows")
+        if dedup not in get_args(Dedup):
+            raise _invalid(path, f'datasets.{name}.deduplicate must be "rows" or "key".')
+        if dedup == "key" and not key:
+            raise _invalid(path, f'datasets.{name}.deduplicate = "key" needs a key.')
+        out[name] = DatasetOptions(tuple(key), opts.get("description"), dedup)
     return out
+
+
+def _invalid(path: Path, msg: str) -> ConfigError:
+    return ConfigError(f"{path}: {msg}", title="Invalid datasets file")
 
 
 @dataclass(frozen=True)
@@ -112,14 +148,17 @@ def build(
         ).schema
     except TableNotFoundError:
         previous = None
-    con = duck.connect(settings)
+    dedup_key = options.key if options.deduplicate == "key" else ()
+    con = duck.connect(settings, memory_limit=memory_limit(settings))
     try:
         source = bronze.scan_sql(batches, storage.uri)
         try:
             parsed = detect_temporal(con, source, [n for n, t in schema if t == _TEXT])
         except duckdb.Error as e:
             raise QueryError(str(e), title=f"Could not read bronze.{dataset}") from e
-        sql = clean_sql(source, schema, parsed)
+        if dedup_key:
+            source = positioned_scan(batches, storage.uri)
+        sql = clean_sql(source, schema, parsed, dedup_key)
         snap = snapshots.publish(
             settings,
             storage,
@@ -153,6 +192,25 @@ def build(
         key_check=key_check,
         not_null_check=not_null,
     )
+
+
+def memory_limit(settings: Settings) -> str:
+    """DuckDB's memory limit for a silver build: the configured one, at most MEMORY_LIMIT."""
+    configured = _bytes(settings.duckdb_memory_limit)
+    if configured is None:  # not a size (e.g. -1, no limit): the operator's choice stands
+        return settings.duckdb_memory_limit
+    return (
+        MEMORY_LIMIT if configured > (_bytes(MEMORY_LIMIT) or 0) else settings.duckdb_memory_limit
+    )
+
+
+def _bytes(size: str) -> float | None:
+    """`4GB`, `500 MiB`, `2g`... in bytes, as DuckDB reads them (GB = 1000³, GiB = 1024³)."""
+    m = _SIZE.fullmatch(size.strip())
+    if m is None:
+        return None
+    power: int = " kmgt".index(m[2].lower() or " ")
+    return float(m[1]) * float((1024 if m[3] else 1000) ** power)
 
 
 def _blank_to_null(col: str) -> str:
@@ -221,21 +279,132 @@ def _temporal_counts(
     return out
 
 
-def clean_sql(source: str, schema: list[tuple[str, str]], parsed: dict[str, str]) -> str:
-    """The silver SELECT: trimmed text, blanks as NULL, parsed dates, no duplicate rows."""
-    exprs = []
-    for col, typ in schema:
-        if typ != _TEXT:
-            exprs.append(quote_ident(col))
-            continue
-        t = _blank_to_null(col)
-        reading = parsed.get(col, "")
-        if reading.startswith("DATE"):
-            t = f"CAST({_parse_expr(t, _date_formats(reading.split(' ', 1)[1]))} AS DATE)"
-        elif reading == "TIMESTAMP":
-            t = f"CAST({t} AS TIMESTAMP)"
-        exprs.append(f"{t} AS {quote_ident(col)}")
-    return f"SELECT DISTINCT {', '.join(exprs)} FROM {source}"
+def clean_exprs(schema: list[tuple[str, str]], parsed: dict[str, str]) -> list[str]:
+    """One expression per column: trimmed text, blanks as NULL, parsed dates."""
+    return [f"{_clean(col, typ, parsed)} AS {quote_ident(col)}" for col, typ in schema]
+
+
+def _clean(col: str, typ: str, parsed: dict[str, str]) -> str:
+    if typ != _TEXT:
+        return quote_ident(col)
+    t = _blank_to_null(col)
+    reading = parsed.get(col, "")
+    if reading.startswith("DATE"):
+        return f"CAST({_parse_expr(t, _date_formats(reading.split(' ', 1)[1]))} AS DATE)"
+    if reading == "TIMESTAMP":
+        return f"CAST({t} AS TIMESTAMP)"
+    return t
+
+
+def clean_sql(
+    source: str,
+    schema: list[tuple[str, str]],
+    parsed: dict[str, str],
+    key: tuple[str, ...] = (),
+    *,
+    row_hash: str = ROW_HASH,
+) -> str:
+    """The silver SELECT: `clean_exprs` of every row of `source`, without duplicates.
+
+    Without `key`, exact duplicate rows are dropped: the rows of `SELECT DISTINCT`. With
+    `key`, one row per key is kept, the newest, and `source` must be a `positioned_scan`;
+    rows with a NULL in the key cannot be told apart from other versions, so only their exact
+    duplicates are dropped. `row_hash` is the hash template (tests weaken it to force
+    collisions): rows whose hashes collide are always compared exactly.
+    """
+    names = [n for n, _ in schema]
+    exprs = {col: _clean(col, typ, parsed) for col, typ in schema}
+    cleaned = ", ".join(clean_exprs(schema, parsed))
+    if not key:
+        # Rows are cleaned first, so each pass cleans a row once, for its hash and its output.
+        h = quote_ident(_fresh("_row_hash", names))
+        cols = ", ".join(map(quote_ident, names))
+        src = f"SELECT *, {row_hash.format(cols)} AS {h} FROM (SELECT {cleaned} FROM {source})"
+        return _dedup_sql(src, h, cols, f"SELECT DISTINCT {cols} FROM candidates")
+    # Rows stay raw until they leave: the passes that compare keys clean only the key (and a
+    # whole row only where the key has a NULL), and a row is cleaned once, on its way out.
+    pos = quote_ident(position_column(schema))
+    h = quote_ident(_fresh("_row_hash", [*names, position_column(schema)]))
+    keys = ", ".join(exprs[k] for k in key)
+    full = " AND ".join(f"{exprs[k]} IS NOT NULL" for k in key)
+    whole = row_hash.format(", ".join(exprs.values()))
+    src = f"SELECT *, CASE WHEN {full} THEN {row_hash.format(keys)} ELSE {whole} END AS {h} "
+    newest = (
+        f"SELECT {cleaned} FROM candidates WHERE {full} AND {pos} IN "
+        f"(SELECT max({pos}) FROM candidates WHERE {full} GROUP BY {keys})\n"
+        f"UNION ALL\nSELECT DISTINCT {cleaned} FROM candidates WHERE NOT ({full})"
+    )
+    return _dedup_sql(f"{src}FROM {source}", h, cleaned, newest)
+
+
+def _dedup_sql(src: str, h: str, out: str, resolve: str) -> str:
+    """`src` without duplicates: rows whose hash `h` no other row shares stream straight
+    through (as `out`); the others (`candidates`) are compared exactly by `resolve`.
+
+    The pass that finds shared hashes (`dups`) is the only state, ~36 bytes a row in DuckDB's
+    hash table, and spills past the memory limit; it is materialized since three parts read
+    it. The CTEs over the source are NOT MATERIALIZED: each use is one more streaming scan of
+    bronze, where a materialized one would hold the table. A join whose other side is empty
+    (`dups`, for a table without duplicates) ends without reading its input.
+    """
+    return (
+        f"WITH src AS NOT MATERIALIZED ({src}),\n"
+        f"dups AS MATERIALIZED (SELECT {h} FROM src GROUP BY {h} HAVING count(*) > 1),\n"
+        f"candidates AS NOT MATERIALIZED (SELECT * FROM src SEMI JOIN dups USING ({h}))\n"
+        f"SELECT {out} FROM src ANTI JOIN dups USING ({h})\n"
+        f"UNION ALL\n{resolve}"
+    )
+
+
+def _fresh(base: str, taken: list[str]) -> str:
+    """A column name none of `taken` has (DuckDB compares names case-insensitively)."""
+    lower = {t.lower() for t in taken}
+    name, n = base, 0
+    while name.lower() in lower:
+        n += 1
+        name = f"{base}_{n}"
+    return name
+
+
+def position_column(schema: list[tuple[str, str]]) -> str:
+    """The name `positioned_scan` gives each row's position, for a dataset of this schema."""
+    return _fresh("_row_position", [n for n, _ in schema])
+
+
+def positioned_scan(batches: list[BatchManifest], uri: Callable[[str], str]) -> str:
+    """`bronze.scan_sql` plus each row's position in the dataset (`position_column`): its
+    batch in commit order, then its row in that batch's file. Larger is newer."""
+    schema = bronze.common_schema(batches)
+    names = [n for n, _ in schema]
+    if "file_row_number" in {n.lower() for n in names}:
+        # DuckDB's row number column cannot be renamed, and the data's would hide it.
+        raise ConfigError(
+            "A column named file_row_number hides the row order that deduplicating by key "
+            "needs: rename the column, or deduplicate rows instead.",
+            title="Cannot deduplicate by key",
+        )
+    pos, file = quote_ident(position_column(schema)), _fresh("_source_file", names)
+    groups: dict[tuple[tuple[str, str], ...], list[tuple[int, str]]] = {}
+    for i, b in enumerate(batches):
+        groups.setdefault(tuple(b.schema), []).append((i, uri(b.data_key)))
+    selects = []
+    for group_schema, members in groups.items():
+        have = dict(group_schema)
+        cols = []
+        for n, t in schema:
+            col = f"_rows.{quote_ident(n)}" if n in have else "NULL"
+            cols.append(f"{col if have.get(n) == t else f'CAST({col} AS {t})'} AS {quote_ident(n)}")
+        files = ", ".join(quote_literal(u) for _, u in members)
+        order = ", ".join(f"({quote_literal(u)}, {i})" for i, u in members)
+        selects.append(
+            f"SELECT {', '.join(cols)}, (_batches.batch::BIGINT << {_ROW_BITS}) | "
+            f"_rows.file_row_number AS {pos} "
+            f"FROM read_parquet([{files}], hive_partitioning = false, file_row_number = true, "
+            f"filename = {quote_literal(file)}) AS _rows "
+            f"JOIN (VALUES {order}) AS _batches(file, batch) "
+            f"ON _rows.{quote_ident(file)} = _batches.file"
+        )
+    return "(" + " UNION ALL ".join(selects) + ")"
 
 
 def null_share(
