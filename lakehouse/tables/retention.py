@@ -66,7 +66,7 @@ def vacuum(
             if dt.vacuum(dry_run=True, **kwargs):
                 gone += len(dt.vacuum(dry_run=False, **kwargs))
         dt.cleanup_metadata()
-    except (DeltaError, OSError) as e:
+    except (DeltaError, OSError, ValueError, OverflowError) as e:
         raise delta.translate(e, what) from e
     return gone
 
@@ -81,8 +81,11 @@ def _in_grace(dt: DeltaTable, grace_s: int, what: str) -> list[int]:
         raise delta.translate(e, what) from e
     since = (datetime.now(UTC) - timedelta(seconds=grace_s)).timestamp() * 1000
     data = [h for h in entries if h.get("operation") not in delta.NO_DATA_CHANGE]  # newest first
+    # A writer committing meanwhile can leave entries numbered past the loaded version (or
+    # below 0): only versions this table object knows are named.
+    latest = dt.version()
     return [
-        int(old["version"])
+        v
         for newer, old in pairwise(data)
-        if int(newer.get("timestamp", 0)) >= since
+        if int(newer.get("timestamp", 0)) >= since and 0 <= (v := int(old["version"])) <= latest
     ]
