@@ -345,10 +345,11 @@ def query_error(e: Exception, settings: Settings) -> QueryError:
                 "aggregate earlier.",
                 title="Disk full",
             )
+        said = first.split("Possible solutions:")[0].removeprefix("Out of Memory Error: ").strip()
         return QueryError(
             f"The query needed more than {settings.query_memory_limit} of memory and "
             f"{settings.query_temp_limit} of spill space. Filter or aggregate earlier, or raise "
-            "RATATOUILLE_QUERY_MEMORY_LIMIT / RATATOUILLE_QUERY_TEMP_LIMIT.",
+            f"RATATOUILLE_QUERY_MEMORY_LIMIT / RATATOUILLE_QUERY_TEMP_LIMIT. (DuckDB: {said})",
             title="Out of memory",
         )
     if issubclass(kind, duckdb.PermissionException):

@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from lakehouse.query.sandbox import Sandbox
     from lakehouse.settings import Settings
 
 
@@ -80,6 +81,26 @@ def _tables(req: dict[str, Any]) -> list[tuple[str, str]] | None:
     return None if tables is None else [(layer, name) for layer, name in tables]
 
 
+def _answer(out: IO[bytes], sandbox: Sandbox, req: dict[str, Any]) -> None:
+    """Run a query and send its rows; they (and any batch a cut result slices) are freed on
+    return, not held while the worker waits for its next query."""
+    rows = sandbox.run(
+        req["sql"],
+        req["max_rows"],
+        req["time_limit_s"],
+        _tables(req),
+        max_bytes=req.get("max_bytes"),
+    )
+    header = {
+        "ok": True,
+        "columns": rows.columns,
+        "truncated": rows.truncated,
+        "truncated_reason": rows.truncated_reason,
+        "elapsed_s": rows.elapsed_s,
+    }
+    write_message(out, header, arrow_bytes(rows.table))
+
+
 def main() -> None:
     # The protocol owns the real stdout; anything else printed goes to stderr.
     out = os.fdopen(os.dup(1), "wb")
@@ -111,21 +132,7 @@ def main() -> None:
         req = json.loads(frame)
         try:
             if req["op"] == "query":
-                rows = sandbox.run(
-                    req["sql"],
-                    req["max_rows"],
-                    req["time_limit_s"],
-                    _tables(req),
-                    max_bytes=req.get("max_bytes"),
-                )
-                header = {
-                    "ok": True,
-                    "columns": rows.columns,
-                    "truncated": rows.truncated,
-                    "truncated_reason": rows.truncated_reason,
-                    "elapsed_s": rows.elapsed_s,
-                }
-                write_message(out, header, arrow_bytes(rows.table))
+                _answer(out, sandbox, req)
             elif req["op"] == "export":
                 done = sandbox.export(
                     req["sql"], Path(req["path"]), req["format"], req["time_limit_s"], _tables(req)
