@@ -26,6 +26,8 @@ from lakehouse.query.results import ExportResult, QueryResult
 from lakehouse.query.saved_queries import NAME_MAX as QUERY_NAME_MAX
 from lakehouse.query.saved_queries import QueryStore, SavedQuery
 from lakehouse.settings import Settings
+from lakehouse.steps.context import PromoteError, StepContext, read_events
+from lakehouse.steps.promote import Promotion
 from lakehouse.tables import lineage
 from lakehouse.tables.bronze import BatchManifest, Mode, SchemaDrift
 from lakehouse.tables.catalog import TableInfo
@@ -54,6 +56,8 @@ __all__ = [
     "Mode",
     "Model",
     "Progress",
+    "PromoteError",
+    "Promotion",
     "QueryEngine",
     "QueryError",
     "QueryInputs",
@@ -64,6 +68,7 @@ __all__ = [
     "Settings",
     "SilverResult",
     "Snapshot",
+    "StepContext",
     "StorageError",
     "TableInfo",
     "TableNotFoundError",
@@ -72,5 +77,6 @@ __all__ = [
     "models",
     "notebook_tables",
     "query_inputs",
+    "read_events",
     "suggest_chart",
 ]

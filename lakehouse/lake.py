@@ -23,6 +23,9 @@ from lakehouse.query.engine import QueryEngine
 from lakehouse.query.inputs import inputs_of
 from lakehouse.query.results import ExportResult, QueryResult
 from lakehouse.settings import Settings
+from lakehouse.steps.checks import evaluate_check
+from lakehouse.steps.context import StepContext
+from lakehouse.steps.recorder import Recorder
 from lakehouse.storage import Storage, open_storage
 from lakehouse.storage.staging import folder as staging_folder
 from lakehouse.tables import bronze, catalog, delta, retention, snapshots
@@ -34,13 +37,24 @@ from lakehouse.transform import models, silver
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from lakehouse.steps.promote import Promotion
+
 
 class Lakehouse:
     """Ingest into bronze, publish silver/gold Delta tables, list and read tables."""
 
-    def __init__(self, settings: Settings | None = None, storage: Storage | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        storage: Storage | None = None,
+        *,
+        step: StepContext | None = None,
+    ) -> None:
         self.settings = settings or Settings()
         self.storage = storage or open_storage(self.settings)
+        # Inside a notebook step (a promote trial or a Dagster run): what it reads, publishes
+        # and checks is recorded; a trial publishes to a scratch lake.
+        self.step = Recorder(self.settings, step) if step else None
         self._engine: QueryEngine | None = None
         # The app shares one Lakehouse across sessions: without the lock, two sessions' first
         # queries each built a pool (query_workers exceeded; close() stopped only the last).
@@ -80,24 +94,54 @@ class Lakehouse:
 
         For SQL, the snapshot records which table snapshots it read (for freshness checks).
         """
+        settings, storage = self.settings, self.storage
+        if self.step is not None:
+            settings, storage = self.step.before_publish(layer, table) or (settings, storage)
+            run_id = run_id or self.step.run_id
+            if isinstance(data, str):
+                self.step.sql(data, "publish")
         if not isinstance(data, str):
-            return snapshots.publish(self.settings, self.storage, None, layer, table, data, run_id)
-        infos = self.tables()
-        con = duck.connect(self.settings)
-        try:
-            self._create_views(con, infos)
-            return snapshots.publish(
-                self.settings,
-                self.storage,
-                con,
-                layer,
-                table,
-                data,
-                run_id,
-                inputs=inputs_of(data, infos),
-            )
-        finally:
-            con.close()
+            snap = snapshots.publish(settings, storage, None, layer, table, data, run_id)
+        else:
+            infos = self.tables()
+            con = duck.connect(self.settings)
+            try:
+                self._create_views(con, infos)
+                snap = snapshots.publish(
+                    settings,
+                    storage,
+                    con,
+                    layer,
+                    table,
+                    data,
+                    run_id,
+                    inputs=inputs_of(data, infos),
+                )
+            finally:
+                con.close()
+        if self.step is not None:
+            self.step.published(snap)
+        return snap
+
+    def check(self, description: str, condition: bool | str) -> bool:
+        """A data check: True/False, or SQL giving one boolean (`SELECT count(*) = 0 FROM ...`,
+        or just the expression). In a notebook step it becomes an asset check of the step's
+        table; it never stops the notebook (an `assert` does)."""
+        passed, detail = evaluate_check(self, description, condition)
+        if self.step is not None:
+            kind = "sql" if isinstance(condition, str) else "value"
+            self.step.check(description, passed, detail, kind)
+        return passed
+
+    def promote(
+        self, path: Path | str, *, name: str | None = None, dry_run: bool = False
+    ) -> Promotion:
+        """Make a notebook that publishes one gold table a pipeline step (`ratatouille promote`):
+        run it once in a fresh kernel, infer what it reads, publishes and checks, write
+        `notebook_steps_dir/<name>.ipynb`, reload Dagster and start the first build."""
+        from lakehouse.steps.promote import promote
+
+        return promote(self.settings, self.storage, Path(path), name=name, dry_run=dry_run)
 
     def build_silver(
         self,
@@ -206,9 +250,14 @@ class Lakehouse:
 
     # -- catalog and reading --------------------------------------------------------------
     def tables(self, layer: Layer | str | None = None) -> list[TableInfo]:
-        return catalog.list_tables(self.storage, layer)
+        infos = catalog.list_tables(self.storage, layer)
+        return infos if self.step is None else self.step.overlay(infos, layer)
 
     def table(self, layer: Layer | str, name: str) -> TableInfo:
+        if self.step is not None:
+            self.step.read(layer, name, "table")
+            if own := self.step.own_table(layer, name):
+                return own
         return catalog.table_info(self.storage, layer, name)
 
     def connect_duckdb(self, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -232,6 +281,8 @@ class Lakehouse:
         self, layer: Layer | str, table: str, as_of: str | int | datetime | None = None
     ) -> pa.Table:
         """A whole table as Arrow (for small tables; big ones go through `sql`)."""
+        if self.step is not None:
+            self.step.read(layer, table, "read")
         if as_of is None:
             scan = self.table(layer, table).scan_sql
         else:
@@ -251,6 +302,8 @@ class Lakehouse:
 
     def sql(self, query: str, *, views: bool = True) -> pa.Table:
         """Run trusted SQL (pipelines, notebooks) against the lake; the result as Arrow."""
+        if self.step is not None and views:
+            self.step.sql(query, "sql")
         con = self.connect_duckdb() if views else duck.connect(self.settings)
         try:
             return con.execute(query).to_arrow_table()
@@ -272,6 +325,8 @@ class Lakehouse:
         self, sql: str, *, max_rows: int | None = None, time_limit_s: float | None = None
     ) -> QueryResult:
         """Run untrusted SQL (a user's): read-only, guarded, limited, in a worker process."""
+        if self.step is not None:
+            self.step.sql(sql, "query")
         return self.engine.query(sql, max_rows=max_rows, time_limit_s=time_limit_s)
 
     def export(
@@ -301,7 +356,7 @@ def connect(settings: Settings | None = None, **overrides: object) -> Lakehouse:
     """`lake = connect()` in a notebook: the same lake the pipelines and the app use."""
     if overrides:
         settings = (settings or Settings()).replace(**overrides)
-    return Lakehouse(settings)
+    return Lakehouse(settings, step=StepContext.from_env())
 
 
 __all__ = ["Lakehouse", "connect"]

@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         Path("notebooks/steps"),
         description="Folder of notebooks (`<name>.ipynb`) run as pipeline steps.",
     )
+    promote_time_limit_s: float = Field(
+        600,
+        gt=0,
+        description="Longest a notebook's trial run may take when it is promoted to a "
+        "pipeline step (`ratatouille promote`, JupyterLab's button).",
+    )
     datasets_file: Path = Field(
         Path("pipelines/datasets.toml"),
         description="Per-dataset options for silver (key columns, description).",
@@ -197,6 +203,24 @@ class Settings(BaseSettings):
         description="Hours after which an asset without a newer materialization shows as "
         "stale on the pipelines page.",
     )
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as `RATATOUILLE_*` variables, paths absolute: a child process (a
+        notebook kernel, whatever its cwd) then opens the same lake."""
+        env = {}
+        for name, value in self:
+            if value is None:
+                continue
+            if isinstance(value, Path):
+                value = value.resolve()
+            elif isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, bool):
+                value = str(value).lower()
+            elif isinstance(value, list | tuple):
+                value = ",".join(map(str, value))
+            env[f"RATATOUILLE_{name.upper()}"] = str(value)
+        return env
 
     def replace(self, **changes: object) -> "Settings":
         """A validated copy with changes (`model_copy(update=...)` skips validation)."""

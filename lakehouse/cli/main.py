@@ -347,6 +347,15 @@ def hash_password_cmd() -> None:
         sys.exit(2)
 
 
+def _register() -> None:
+    from lakehouse.cli.promote import promote_cmd
+
+    main.add_command(promote_cmd)
+
+
+_register()
+
+
 @main.command("doctor")
 def doctor_cmd() -> None:
     """Check settings, storage, credentials and DuckDB extensions."""
