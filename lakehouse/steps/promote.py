@@ -139,11 +139,16 @@ def run_trial(settings: Settings, path: Path, nb: Any) -> Trial:
             kernel_name=KERNEL,
             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]),
         )
-        deadline = time.monotonic() + limit
+        deadline: list[float] = []  # the clock starts at the first cell, not the kernel's start
+
+        def time_left(_cell: Any) -> int:
+            deadline[:] = deadline or [time.monotonic() + limit]
+            return max(1, int(deadline[0] - time.monotonic()))
+
         client = NotebookClient(
             notebook.trial(nb),
             km=km,
-            timeout_func=lambda _cell: max(1, int(deadline - time.monotonic())),
+            timeout_func=time_left,
             resources={"metadata": {"path": str(path.parent)}},
         )
         started = time.monotonic()
