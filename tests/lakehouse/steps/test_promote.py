@@ -145,13 +145,13 @@ def test_a_name_another_model_or_step_has_is_refused(lake: Lakehouse) -> None:
     models = lake.settings.models_dir
     models.mkdir(parents=True, exist_ok=True)
     (models / "order_totals.sql").write_text(TOTALS)
-    with pytest.raises(PromoteError, match="SQL model order_totals.sql") as err:
+    with pytest.raises(PromoteError, match=r"SQL model order_totals\.sql") as err:
         lake.promote(_nb(lake, PUBLISH))
     assert err.value.title == "Name taken"
     (models / "order_totals.sql").unlink()
 
     lake.promote(_nb(lake, PUBLISH, name="first"))
-    with pytest.raises(PromoteError, match="made by the notebook step order_totals.ipynb"):
+    with pytest.raises(PromoteError, match=r"made by the notebook step order_totals\.ipynb"):
         lake.promote(_nb(lake, PUBLISH, name="second"))  # another notebook, the same table
 
 
