@@ -17,10 +17,11 @@ PUBLISH = f'lake.publish("gold", "order_totals", "{TOTALS}")'
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
 def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lakehouse:
-    extra = request.getfixturevalue("s3_env") if request.param == "s3" else {}
-    settings = Settings(
-        **lake_dirs(tmp_path), **extra, dagster_url="http://127.0.0.1:9", promote_time_limit_s=60
-    )
+    values: dict[str, object] = dict(lake_dirs(tmp_path))
+    if request.param == "s3":
+        values |= request.getfixturevalue("s3_env")
+    values |= {"dagster_url": "http://127.0.0.1:9", "promote_time_limit_s": 60}
+    settings = Settings().replace(**values)
     lk = Lakehouse(settings)
     lk.publish("silver", "orders", ORDERS)
     lk.publish("silver", "customers", "SELECT 'a' AS customer")
