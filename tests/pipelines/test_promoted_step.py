@@ -1,8 +1,6 @@
 """A promoted notebook runs as a Dagster step: its checks become asset check results, it
 publishes with the run's id, and its metadata gives the asset its edges."""
 
-from pathlib import Path
-
 import dagster as dg
 import pytest
 
@@ -29,7 +27,10 @@ def _checks(instance: dg.DagsterInstance, run_id: str) -> dict[str, bool]:
     ).records
     out = {}
     for r in records:
-        data = r.event_log_entry.dagster_event.event_specific_data  # type: ignore[union-attr]
+        event = r.event_log_entry.dagster_event
+        assert event is not None
+        data = event.event_specific_data
+        assert isinstance(data, dg.AssetCheckEvaluation)
         out[data.check_name] = data.passed
     return out
 
