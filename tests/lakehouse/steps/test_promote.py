@@ -69,6 +69,8 @@ def test_a_dry_run_infers_reads_publish_and_checks_and_publishes_nothing(lake: L
     assert not lake.settings.notebook_steps_dir.exists() or not any(
         lake.settings.notebook_steps_dir.iterdir()
     )
+    live = lake.promote(path)  # runs nothing again: the dry run's trial serves it
+    assert live.run_s == p.run_s and live.step_path is not None
     staging = lake.settings.state_dir / "staging"
     assert not [p for p in staging.iterdir() if not p.name.endswith(".lock")], "scratch left behind"
 
