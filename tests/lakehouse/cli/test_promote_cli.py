@@ -2,10 +2,13 @@
 and exit 2 (JSON too)."""
 
 import json
+import os
+import pty
+import subprocess
 from pathlib import Path
 
 from lakehouse import Lakehouse, Settings
-from tests.lakehouse.cli.test_cli import run
+from tests.lakehouse.cli.test_cli import RATATOUILLE, run
 from tests.support.notebooks import SETUP, write_notebook
 
 SQL = "SELECT customer, count(*) AS n FROM silver.orders GROUP BY 1"
@@ -56,3 +59,22 @@ def test_a_refusal_exits_2_with_its_reason(tmp_path: Path) -> None:
     assert (out["ok"], out["title"]) == (False, "The notebook publishes nothing")
     missing = run(["promote", str(tmp_path / "nope.ipynb")], env, tmp_path)
     assert missing.returncode == 2 and "No such notebook" in missing.stderr
+
+
+def test_at_a_terminal_it_asks_before_going_live(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    nb = write_notebook(tmp_path / "notebooks" / "totals.ipynb", SETUP, PUBLISH)
+    main, tty = pty.openpty()
+    proc = subprocess.Popen(
+        [RATATOUILLE, "promote", str(nb)],
+        env={**os.environ, **env}, cwd=tmp_path, stdin=tty, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    os.write(main, b"n\n")
+    out, _ = proc.communicate(timeout=120)
+    os.close(main)
+    os.close(tty)
+    assert proc.returncode == 0
+    assert "publishes gold.order_totals" in out and "Make it live?" in out
+    assert "Nothing was written." in out
+    assert not (tmp_path / "notebooks" / "steps" / "order_totals.ipynb").exists()
