@@ -10,11 +10,13 @@ import pytest
 from nbclient import NotebookClient
 
 import lakehouse
-from lakehouse import Lakehouse, Settings
+from lakehouse import Lakehouse, Settings, StepContext, read_events
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 GETTING_STARTED = NOTEBOOKS / "getting_started.ipynb"
-PRODUCT_PERFORMANCE = NOTEBOOKS / "steps" / "product_performance.ipynb"
+# The notebook as its author wrote it, and the pipeline step `ratatouille promote` made of it.
+PRODUCT_PERFORMANCE = NOTEBOOKS / "product_performance.ipynb"
+PRODUCT_PERFORMANCE_STEP = NOTEBOOKS / "steps" / "product_performance.ipynb"
 
 # Small demo silver tables with the traps the SQL must handle: categories in mixed case and
 # with stray spaces, cancelled and returned orders, a negative quantity, a null discount and a
@@ -117,12 +119,14 @@ def code_cell(source: str, tags: tuple[str, ...] = ()) -> nbformat.NotebookNode:
     return cell
 
 
-def execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
+def execute(
+    nb: nbformat.NotebookNode, cwd: Path, env: dict[str, str] | None = None
+) -> nbformat.NotebookNode:
     """Run every cell in a fresh kernel; a failing cell raises CellExecutionError."""
     client = NotebookClient(
         nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(cwd)}}
     )
-    client.execute()
+    client.execute(env={**os.environ, **(env or {})})
     return nb
 
 
@@ -187,32 +191,27 @@ def test_product_performance_publishes_the_gold_table(demo_lake: Lakehouse, tmp_
     assert demo_lake.snapshot("gold", "product_performance").run_id is None  # run by hand
 
 
-@pytest.mark.parametrize(
-    ("replaces", "injected"),
-    [
-        (False, 'run_id = "run-42"'),
-        (True, 'from types import SimpleNamespace\ncontext = SimpleNamespace(run_id="run-42")'),
-    ],
-    ids=["papermill", "dagstermill"],
-)
-def test_product_performance_records_the_run_id(
-    demo_lake: Lakehouse, tmp_path, replaces: bool, injected: str
-) -> None:
-    """Papermill adds its cell after `parameters`; dagstermill swaps `parameters` for a cell that
-    defines its `context`: either way the snapshot records the run."""
-    nb = load(PRODUCT_PERFORMANCE)
+def test_the_step_records_the_run_and_its_checks(demo_lake: Lakehouse, tmp_path) -> None:
+    """As Dagster runs it: dagstermill swaps `parameters` for a cell defining its `context`, and
+    the step's environment names the run; the snapshot records the run, the record the checks."""
+    nb = load(PRODUCT_PERFORMANCE_STEP)
     index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-    cell = code_cell(injected, tags=("injected-parameters",))
-    if replaces:
-        nb.cells[index] = cell
-    else:
-        nb.cells.insert(index + 1, cell)
-    execute(nb, tmp_path)
+    injected = 'from types import SimpleNamespace\ncontext = SimpleNamespace(run_id="run-42")'
+    nb.cells[index] = code_cell(injected, tags=("injected-parameters",))
+    record = tmp_path / "events.jsonl"
+    step = StepContext("run", str(record), "run-42", table="product_performance")
+    execute(nb, tmp_path, step.env())
 
     assert demo_lake.snapshot("gold", "product_performance").run_id == "run-42"
+    checks = {e["name"]: e["passed"] for e in read_events(record) if e["event"] == "check"}
+    assert checks == {"revenue is never negative": True, "one best seller per category": True}
 
 
-@pytest.mark.parametrize("path", [GETTING_STARTED, PRODUCT_PERFORMANCE], ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path",
+    [GETTING_STARTED, PRODUCT_PERFORMANCE, PRODUCT_PERFORMANCE_STEP],
+    ids=["getting_started", "product_performance", "step"],
+)
 def test_notebooks_are_stored_clean(path: Path) -> None:
     """Outputs would leak one machine's data into git; the kernel must be the venv's python3."""
     nb = load(path)
@@ -224,17 +223,13 @@ def test_notebooks_are_stored_clean(path: Path) -> None:
             assert cell.execution_count is None
 
 
-def test_product_performance_declares_what_the_pipeline_needs() -> None:
-    nb = load(PRODUCT_PERFORMANCE)
-    meta = nb.metadata.ratatouille
-    assert meta == {
-        "description": "Units, revenue and rank of each product within its category.",
-        "deps": ["silver.orders", "silver.order_lines", "silver.products"],
-        "publishes": "product_performance",
-    }
-    parameters = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert [c.source for c in parameters] == ["run_id = None"]
-    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    for dep in meta["deps"]:  # lineage in Dagster is only right if deps match the SQL
-        assert dep in code
-    assert f'lake.publish("gold", "{meta["publishes"]}"' in code
+def test_the_step_is_what_promote_makes_of_the_notebook(demo_lake: Lakehouse) -> None:
+    """The committed step came from `ratatouille promote`: what a trial of the notebook infers
+    now is what the step declares, so lineage and checks in Dagster match the code."""
+    meta = load(PRODUCT_PERFORMANCE_STEP).metadata.ratatouille
+    p = demo_lake.promote(PRODUCT_PERFORMANCE, dry_run=True)
+    assert (meta["deps"], meta["checks"]) == (p.reads, p.checks)
+    assert p.reads == ["silver.order_lines", "silver.orders", "silver.products"]
+    assert (meta["publishes"], p.table) == ("product_performance", "gold.product_performance")
+    assert meta["source"] == "product_performance.ipynb"
+    assert "ratatouille" not in load(PRODUCT_PERFORMANCE).metadata  # the author's stays plain

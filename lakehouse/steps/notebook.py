@@ -92,12 +92,15 @@ def assert_checks(nb: NotebookNode) -> list[str]:
 
 
 def description(nb: NotebookNode) -> str | None:
-    """The first markdown cell's first paragraph, without its heading marks."""
+    """The first paragraph of the first markdown cell (after its heading, if it has one)."""
     for cell in nb.cells:
-        if cell.cell_type == "markdown" and cell.source.strip():
-            lines = [ln.strip().lstrip("#").strip() for ln in cell.source.strip().splitlines()]
-            text = " ".join(ln for ln in lines[1:] if ln) if len(lines) > 1 else lines[0]
-            return (" ".join(text.split()) or lines[0])[:500] or None
+        if cell.cell_type != "markdown" or not cell.source.strip():
+            continue
+        paragraphs = [p.strip() for p in cell.source.strip().split("\n\n") if p.strip()]
+        heading = paragraphs[0].lstrip("#").strip() if paragraphs[0].startswith("#") else None
+        rest = paragraphs[1:] if heading is not None else paragraphs
+        text = " ".join((rest[0] if rest else heading or "").split())
+        return text[:500] or None
     return None
 
 

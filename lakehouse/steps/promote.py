@@ -9,6 +9,7 @@ reloads its code and builds the new asset once. Its later builds follow its inpu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -29,6 +30,9 @@ from lakehouse.storage.staging import folder as staging_folder
 from lakehouse.tables import catalog
 
 KERNEL = "ratatouille-step"
+# A dry run's trial serves the promotion that follows it (JupyterLab's "Make it live") if
+# the notebook has not changed since: it runs once, not twice.
+TRIAL_REUSE_S = 900
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,10 @@ def promote(
     nb = notebook.load(path)
     if name is not None:
         check_table_name(name, "step name")
-    trial = run_trial(settings, path, nb)
+    trial = None if dry_run else _earlier_trial(settings, path)
+    if trial is None:
+        trial = run_trial(settings, path, nb)
+        _keep_trial(settings, path, trial)
     table, rows = _published(trial.events, path.name)
     _refuse_outside_reads(trial.events, path.name)
     step_name = name or table
@@ -139,11 +146,16 @@ def run_trial(settings: Settings, path: Path, nb: Any) -> Trial:
             kernel_name=KERNEL,
             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]),
         )
-        deadline = time.monotonic() + limit
+        deadline: list[float] = []  # the clock starts at the first cell, not the kernel's start
+
+        def time_left(_cell: Any) -> int:
+            deadline[:] = deadline or [time.monotonic() + limit]
+            return max(1, int(deadline[0] - time.monotonic()))
+
         client = NotebookClient(
             notebook.trial(nb),
             km=km,
-            timeout_func=lambda _cell: max(1, int(deadline - time.monotonic())),
+            timeout_func=time_left,
             resources={"metadata": {"path": str(path.parent)}},
         )
         started = time.monotonic()
@@ -166,6 +178,32 @@ def run_trial(settings: Settings, path: Path, nb: Any) -> Trial:
                 _failure(e, client.nb, path.name), title="The notebook failed"
             ) from e
         return Trial(read_events(record), time.monotonic() - started)
+
+
+def _trial_file(settings: Settings, path: Path) -> Path:
+    digest = hashlib.sha256(path.read_bytes() + str(settings.as_env()).encode()).hexdigest()
+    return settings.state_dir / "promote" / f"{digest[:32]}.json"
+
+
+def _keep_trial(settings: Settings, path: Path, trial: Trial) -> None:
+    out = _trial_file(settings, path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for old in out.parent.glob("*.json"):  # only the newest few matter
+        if time.time() - old.stat().st_mtime > TRIAL_REUSE_S:
+            old.unlink(missing_ok=True)
+    tmp = out.with_suffix(f".tmp-{new_id()}")
+    tmp.write_text(json.dumps(asdict(trial)))
+    tmp.replace(out)
+
+
+def _earlier_trial(settings: Settings, path: Path) -> Trial | None:
+    try:
+        found = _trial_file(settings, path)
+        if time.time() - found.stat().st_mtime > TRIAL_REUSE_S:
+            return None
+        return Trial(**json.loads(found.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def _failure(e: Any, nb: Any, name: str) -> str:

@@ -16,7 +16,7 @@ from tests.test_notebooks import (
     EXPECTED_PERFORMANCE,
     ORDER_LINES,
     ORDERS,
-    PRODUCT_PERFORMANCE,
+    PRODUCT_PERFORMANCE_STEP,
     PRODUCTS,
 )
 
@@ -27,7 +27,7 @@ KEY = gold_key("product_performance")
 
 @pytest.mark.parametrize("lake", ["local"], indirect=True)
 def test_notebook_step_publishes_its_table(lake: Lakehouse, tmp_path: Path) -> None:
-    shutil.copy(PRODUCT_PERFORMANCE, lake.settings.notebook_steps_dir)
+    shutil.copy(PRODUCT_PERFORMANCE_STEP, lake.settings.notebook_steps_dir)
     for name, table in {
         "customers": CUSTOMERS,
         "products": PRODUCTS,
@@ -59,7 +59,7 @@ def test_notebook_step_publishes_its_table(lake: Lakehouse, tmp_path: Path) -> N
 
 @pytest.mark.parametrize("lake", ["local"], indirect=True)
 def test_failing_notebook_fails_the_run(lake: Lakehouse, tmp_path: Path) -> None:
-    shutil.copy(PRODUCT_PERFORMANCE, lake.settings.notebook_steps_dir)  # no silver tables yet
+    shutil.copy(PRODUCT_PERFORMANCE_STEP, lake.settings.notebook_steps_dir)  # no silver tables yet
     with dg.instance_for_test() as instance:
         result = dg.execute_job(dg.reconstructable(notebook_steps_job), instance=instance)
         assert not result.success
