@@ -22,7 +22,7 @@ from jupyter_ratatouille.build import BUNDLE, DIGEST, source_digest
 from lakehouse import Lakehouse, Settings
 from pipelines.launch import JUPYTER_EXTENSIONS
 from pipelines.serve import free_port
-from tests.e2e.conftest import browser  # noqa: F401 - a fixture
+from tests.e2e.conftest import browser, shot  # noqa: F401 - browser is a fixture
 from tests.support.lakedirs import env_vars, lake_dirs
 
 TOKEN = "a-test-token-for-the-lab"
@@ -76,7 +76,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             "AS t(region, amount)",
         )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RATATOUILLE_", "JUPYTER"))}
-    env |= env_vars({**dirs, "dagster_url": f"http://127.0.0.1:{free_port()}"})
+    dagster = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    env |= env_vars({**dirs, "dagster_url": dagster})
     env |= {
         "JUPYTER_TOKEN": TOKEN,
         "JUPYTER_CONFIG_DIR": str(root / "jupyter-config"),
@@ -107,6 +108,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             "url": url,
             "notebooks": str(notebooks),
             "steps": str(dirs["notebook_steps_dir"]),
+            "dagster": dagster,
             "log": str(root / "jupyter.log"),
         }
     finally:
@@ -223,6 +225,7 @@ def test_a_notebook_that_publishes_nothing_is_refused_with_the_reason(page, lab)
         "The notebook publishes nothing"
     )
     expect(page.get_by_test_id("ratatouille-refusal-message")).to_contain_text("lake.publish(")
+    shot(page, "jupyter-promote-refused")
     assert list(Path(lab["steps"]).iterdir()) == []
 
 
@@ -236,6 +239,7 @@ def test_a_working_notebook_shows_what_was_inferred_then_goes_live(page, lab) ->
     expect(page.get_by_test_id("ratatouille-publishes")).to_have_text(
         "gold.sales_by_region (2 rows in the trial run)"
     )
+    shot(page, "jupyter-promote-preview")
     assert list(Path(lab["steps"]).iterdir()) == []  # nothing is live before the user says so
     page.locator(".ratatouille-make-live").click()
     result = page.get_by_test_id("ratatouille-promote-result")
@@ -246,5 +250,10 @@ def test_a_working_notebook_shows_what_was_inferred_then_goes_live(page, lab) ->
     expect(page.get_by_test_id("ratatouille-dagster")).to_contain_text(
         "appears when Dagster starts"
     )
+    expect(page.get_by_test_id("ratatouille-asset-link")).to_have_attribute(
+        "href", f"{lab['dagster']}/assets/gold/sales_by_region"
+    )
+    expect(page.get_by_test_id("ratatouille-run-link")).to_have_count(0)  # no run started
+    shot(page, "jupyter-promote-live")
     meta = json.loads(step.read_text())["metadata"]["ratatouille"]
     assert (meta["deps"], meta["publishes"]) == (["silver.sales"], "sales_by_region")

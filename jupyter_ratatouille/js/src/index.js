@@ -170,7 +170,7 @@ async function promote(panel) {
     if (!choice.button.accept) {
       return;
     }
-    waiting = progress('Making it live: writing the step, reloading Dagster…');
+    waiting = progress('Making it live: running the notebook once more, writing the step, reloading Dagster…');
     let live;
     try {
       live = await post({ path, dry_run: false });
