@@ -176,6 +176,13 @@ def test_the_handler_refuses_paths_outside_the_notebooks_folder(lab, tmp_path, p
     assert status == 400, body
 
 
+def test_a_refusal_is_an_answer_not_an_error(lab) -> None:
+    status, body = post(lab["url"], {"path": "missing.ipynb", "dry_run": True}, AUTH)
+    assert status == 200
+    assert body["ok"] is False and body["title"] == "No such notebook", body
+    assert "missing.ipynb" in str(body["error"])
+
+
 @pytest.mark.parametrize("body", [["a list"], {"path": "sales.ipynb", "dry_run": "yes"}])
 def test_the_handler_refuses_malformed_bodies(lab, body) -> None:
     status, _ = post(lab["url"], body, AUTH)
