@@ -11,7 +11,7 @@ JUPYTER_PORT ?= 8888
 
 .DEFAULT_GOAL := help
 .PHONY: help install ray-env run run-s3 test lint fmt bench-ingest bench-query bench-pipeline \
-  reliability scale clean
+  reliability scale clean jupyter-ext
 
 help: ## Show this menu
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -58,8 +58,11 @@ run-s3: $(VENV)/.installed-dev ## Like run, on a local S3 server (SeaweedFS) ins
 lint: $(VENV)/.installed-dev ## ruff, mypy (strict on lakehouse/), import-linter
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy lakehouse pipelines streamlit_app tests benchmarks devtools
+	$(BIN)/mypy lakehouse pipelines streamlit_app jupyter_ratatouille tests benchmarks devtools
 	$(BIN)/lint-imports
+
+jupyter-ext: $(VENV)/.installed ## Rebuild JupyterLab's "Promote to pipeline" extension from jupyter_ratatouille/js (needs npm)
+	$(BIN)/python -m jupyter_ratatouille.build
 
 # Browser tests drive Debian's Chromium; Playwright never downloads a browser here.
 CHROMIUM := /usr/bin/chromium

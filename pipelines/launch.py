@@ -30,6 +30,12 @@ from pipelines.serve import DagsterStack, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 _BIN = Path(sys.executable).parent
+# "Promote to pipeline" in JupyterLab: the server extension and the prebuilt lab extension
+# (jupyter_ratatouille/); docker-compose.yml's jupyter service passes the same flags.
+JUPYTER_EXTENSIONS = [
+    "--ServerApp.jpserver_extensions=jupyter_ratatouille=True",
+    f"--LabApp.extra_labextensions_path={ROOT / 'jupyter_ratatouille' / 'labextension'}",
+]
 
 
 def nginx_missing(settings: Settings) -> str | None:
@@ -129,9 +135,10 @@ class Launcher:
             [
                 str(_BIN / "jupyter"), "lab", "--no-browser", f"--ip={a.host}",
                 f"--port={a.jupyter_port}", "--ServerApp.port_retries=0",
-                f"--ServerApp.root_dir={ROOT / 'notebooks'}", "--allow-root",
+                f"--ServerApp.root_dir={ROOT / 'notebooks'}", *JUPYTER_EXTENSIONS, "--allow-root",
             ],
-            env | {"JUPYTER_TOKEN": self.token},
+            # The promote handler links to Dagster's UI and reloads its code location.
+            env | {"JUPYTER_TOKEN": self.token, "RATATOUILLE_DAGSTER_URL": self.stack.url},
         )  # fmt: skip
         if gated:
             self._start(

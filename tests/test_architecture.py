@@ -11,7 +11,7 @@ import lakehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "lakehouse"
-PROGRAMS = ("pipelines", "streamlit_app")
+PROGRAMS = ("pipelines", "streamlit_app", "jupyter_ratatouille")
 SUBPACKAGES = {"storage", "ingest", "tables", "transform", "query", "cli", "demo", "steps"}
 
 
