@@ -21,23 +21,7 @@ from lakehouse import Settings
 from lakehouse.layers import TABLE_LAYERS, check_table_name
 from pipelines.automation import GOLD_FOLLOWS_INPUTS
 from pipelines.keys import dep_on, gold_key
-
-OUTPUT_NOTEBOOKS = "output_notebook_io_manager"
-
-
-class ExecutedNotebooks(dg.ConfigurableIOManager):
-    """Keeps each run's executed notebook (with its outputs) as `<base_dir>/<run>/<name>.ipynb`."""
-
-    base_dir: str
-
-    def handle_output(self, context: dg.OutputContext, obj: bytes) -> None:
-        path = Path(self.base_dir) / context.run_id / f"{context.asset_key.path[-1]}.ipynb"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(obj)
-        context.add_output_metadata({"executed_notebook": dg.MetadataValue.path(str(path))})
-
-    def load_input(self, context: dg.InputContext) -> Any:
-        raise NotImplementedError("Notebook steps publish tables; read those, not the notebook.")
+from pipelines.notebook_runs import OUTPUT_NOTEBOOKS
 
 
 def notebook_asset(path: Path) -> dg.AssetsDefinition:
@@ -78,7 +62,3 @@ def notebook_assets(settings: Settings) -> Sequence[dg.AssetsDefinition]:
     folder = settings.notebook_steps_dir
     paths = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
     return [notebook_asset(p) for p in paths if not p.name.endswith("-checkpoint.ipynb")]
-
-
-def output_notebooks(settings: Settings) -> ExecutedNotebooks:
-    return ExecutedNotebooks(base_dir=str((settings.state_dir / "notebook_runs").resolve()))
