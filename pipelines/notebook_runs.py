@@ -39,6 +39,8 @@ _TEMPLATE = (
     "{%- block data_widget_view scoped -%}{%- endblock data_widget_view -%}\n"
     "{%- block footer -%}</html>{%- endblock footer -%}\n"
 )
+INJECTED = {"injected-parameters", "injected-teardown"}  # dagstermill's own cells
+INJECTED_NOTE = "*Run context injected by Dagster: not shown here, kept in the `.ipynb`.*"
 _DROPPED = ["script", "style", "iframe", "object", "embed", "template", "noscript", "frame"]
 _TAGS = [
     *("a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del"),
@@ -94,8 +96,20 @@ def render_html(notebook: bytes) -> str:
         filters={"clean_html": clean_html},
     )
     node = nbformat.reads(notebook.decode("utf-8"), as_version=4)  # type: ignore[no-untyped-call]
+    node.cells = [shown for cell in node.cells if (shown := _shown_cell(cell)) is not None]
     body, _ = exporter.from_notebook_node(node)
     return str(body)
+
+
+def _shown_cell(cell: Any) -> Any:
+    """The cells dagstermill adds (the run context, Dagster's warnings under it, a teardown)
+    say nothing about the step: a line instead, unless one of them is where the run failed."""
+    tags = set(cell.get("metadata", {}).get("tags", []))
+    if not tags & INJECTED or any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+        return cell
+    if "injected-teardown" in tags:
+        return None
+    return type(cell)(cell_type="markdown", metadata={}, source=INJECTED_NOTE)
 
 
 def keep(base_dir: Path, run_id: str, table: str, notebook: bytes) -> dict[Suffix, Path]:

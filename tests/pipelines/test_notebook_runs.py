@@ -158,3 +158,16 @@ def test_settings_runs_dir_is_under_state_dir(tmp_path: Path) -> None:
     from lakehouse.notebook_runs import runs_dir
 
     assert runs_dir(Settings(state_dir=tmp_path)) == tmp_path / "notebook_runs"
+
+
+def test_dagstermills_own_cells_make_way_unless_the_run_failed_there() -> None:
+    injected = code("context = ...", tags=("injected-parameters",))
+    injected["outputs"] = [{"output_type": "stream", "name": "stderr", "text": "BetaWarning"}]
+    step = code("print(1)", {"output_type": "stream", "name": "stdout", "text": "step output"})
+    teardown = code("teardown()", tags=("injected-teardown",))
+    html = render_html(notebook([injected, step, teardown]))
+    assert "BetaWarning" not in html and "teardown()" not in html
+    assert "step output" in html and "Run context injected by Dagster" in html
+    failed = {"output_type": "error", "ename": "E", "evalue": "x", "traceback": ["no context"]}
+    injected["outputs"].append(failed)
+    assert "no context" in render_html(notebook([injected, step]))
