@@ -1,9 +1,10 @@
 """Ratatouille's lakehouse library: storage, ingest, snapshots, catalog, DuckDB, sandboxed SQL.
 
 The public API is this module's names below, plus the public modules `lakehouse.settings`,
-`lakehouse.errors`, `lakehouse.layers`, `lakehouse.passwords`, `lakehouse.query.charts` and
-`lakehouse.demo`; `lineage` and `models` are exported as modules. `pipelines/` and
-`streamlit_app/` import nothing else from the library (import-linter, pyproject.toml).
+`lakehouse.errors`, `lakehouse.layers`, `lakehouse.passwords`, `lakehouse.query.charts`,
+`lakehouse.notebook_runs` and `lakehouse.demo`; `lineage` and `models` are exported as modules.
+`pipelines/` and `streamlit_app/` import nothing else from the library (import-linter,
+pyproject.toml).
 """
 
 from lakehouse.errors import (

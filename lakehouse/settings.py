@@ -197,6 +197,15 @@ class Settings(BaseSettings):
         "http://127.0.0.1:3000",
         description="Where the app reaches the Dagster webserver (UI links and its GraphQL API).",
     )
+    app_url: str = Field(
+        "http://127.0.0.1:8501",
+        description="Where people open the app; Dagster's materializations link to it (a "
+        "notebook step's rendered run).",
+    )
+    jupyter_url: str = Field(
+        "http://127.0.0.1:8888",
+        description="Where people open JupyterLab; the app's edit links for notebook steps.",
+    )
     stale_after_h: float = Field(
         24.0,
         gt=0,

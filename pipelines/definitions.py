@@ -10,11 +10,12 @@ import dagster as dg
 from lakehouse import Settings, notebook_tables
 from pipelines.assets.bronze import bronze_datasets
 from pipelines.assets.gold import daily_orders, gold_inputs, model_definitions
-from pipelines.assets.notebooks import OUTPUT_NOTEBOOKS, notebook_assets, output_notebooks
+from pipelines.assets.notebooks import notebook_assets
 from pipelines.assets.silver import silver_datasets
 from pipelines.automation import automation_sensor
 from pipelines.freshness import freshness_sensor
 from pipelines.instance import housekeeping_job, housekeeping_schedule
+from pipelines.notebook_runs import OUTPUT_NOTEBOOKS, output_notebooks
 from pipelines.resources import LakehouseResource
 from pipelines.sensors import bronze_sensor, landing_sensor
 

@@ -79,8 +79,22 @@ def _tail(name: str, path: Path, stop: threading.Event, out: IO[str]) -> None:
                 time.sleep(0.2)
 
 
+def with_links(settings: Settings, host: str, app_port: int, jupyter_port: int) -> Settings:
+    """The app's and JupyterLab's addresses as browsers reach them, for the links Dagster and
+    the app make, unless the settings name them (e.g. behind a proxy)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    links = {
+        "app_url": f"http://{shown}:{app_port}",
+        "jupyter_url": f"http://{shown}:{jupyter_port}",
+    }
+    return settings.replace(
+        **{name: url for name, url in links.items() if name not in settings.model_fields_set}
+    )
+
+
 class Launcher:
     def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
+        settings = with_links(settings, args.host, args.app_port, args.jupyter_port)
         self.settings, self.args = settings, args
         self.stack = DagsterStack(settings, args.host, args.dagster_port, args.grpc_port)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}

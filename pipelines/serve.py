@@ -88,6 +88,9 @@ class DagsterStack:
         # Runs, notebook kernels and code all open the same lake, wherever their cwd is.
         for name in ("lake_root", "state_dir", "models_dir", "notebook_steps_dir", "datasets_file"):
             env[f"RATATOUILLE_{name.upper()}"] = str(Path(getattr(self.settings, name)).resolve())
+        # Links in materializations (a notebook run) and the app point where people browse.
+        for name in ("app_url", "jupyter_url"):
+            env[f"RATATOUILLE_{name.upper()}"] = getattr(self.settings, name)
         return env
 
     def start(self, timeout_s: float = 120) -> "DagsterStack":

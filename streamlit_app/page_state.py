@@ -50,6 +50,7 @@ class PlaygroundState(PageState):
     run_pending: bool = False  # a saved query was opened: the page runs it once
     plan: str | LakehouseError | None = None  # Explain's answer for the last run
     download: Download | None = None  # the last run's prepared export
+    opened_model: str | None = None  # the model the URL (`?model=`) last put in the editor
 
     def forget_outputs(self) -> None:
         """The plan and the prepared download belong to the previous run."""

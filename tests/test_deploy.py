@@ -189,6 +189,21 @@ def test_services_run_the_commands_make_run_runs(launched, tmp_path) -> None:
     ]
 
 
+def test_links_point_where_make_run_and_compose_publish_the_app_and_jupyter(launched) -> None:
+    """Dagster links a notebook run to the app, the app links notebook steps to JupyterLab."""
+    launcher, _ = launched
+    a, env = launcher.args, launcher.stack.env()
+    assert env["RATATOUILLE_APP_URL"] == f"http://127.0.0.1:{a.app_port}"
+    assert env["RATATOUILLE_JUPYTER_URL"] == f"http://127.0.0.1:{a.jupyter_port}"
+    # Compose passes them through, empty meaning the defaults: where it publishes both.
+    assert Settings.model_fields["app_url"].default == f"http://127.0.0.1:{a.app_port}"
+    assert Settings.model_fields["jupyter_url"].default == f"http://127.0.0.1:{a.jupyter_port}"
+    for service in ("dagster-code-server", "streamlit"):
+        assert defaults(environment(service)["RATATOUILLE_APP_URL"]) == ""
+    named = launch.with_links(Settings(app_url="https://app.example"), "0.0.0.0", 1, 2)
+    assert (named.app_url, named.jupyter_url) == ("https://app.example", "http://127.0.0.1:2")
+
+
 def test_setup_runs_what_make_run_runs_before_the_services() -> None:
     _, commands = make_run()
     first = [c.replace("$(BIN)/", "") for c in commands if c.startswith("$(BIN)/ratatouille ")]

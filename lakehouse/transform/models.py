@@ -277,6 +277,20 @@ def taken_names(settings: Settings, storage: Storage, others: Iterable[str] = ()
     return taken | notebook_tables(settings.notebook_steps_dir)
 
 
+def read(settings: Settings, name: str) -> str:
+    """The text of the model file `<models_dir>/<name>.sql` (to open it in an editor)."""
+    path = settings.models_dir / f"{check_table_name(name, 'model')}.sql"
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ConfigError(
+            f"There is no model {name!r} (no {path.name} in {settings.models_dir}).",
+            title="No such model",
+        ) from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: {e}", title="Could not read the model") from e
+
+
 def notebook_tables(folder: Path) -> dict[str, str]:
     """Gold table → `the notebook step <file>` for each notebook step that publishes one."""
     out = {}

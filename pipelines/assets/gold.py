@@ -148,6 +148,7 @@ def model_definitions(
     kinds={"python", "duckdb"},
     automation_condition=GOLD_FOLLOWS_INPUTS,
     pool="gold_daily_orders",
+    metadata={"path": __file__},  # its source, as SQL models and notebook steps name theirs
 )
 def daily_orders(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource

@@ -28,23 +28,7 @@ from lakehouse.layers import TABLE_LAYERS, check_table_name
 from pipelines.assets.gold import check_name
 from pipelines.automation import GOLD_FOLLOWS_INPUTS
 from pipelines.keys import dep_on, gold_key
-
-OUTPUT_NOTEBOOKS = "output_notebook_io_manager"
-
-
-class ExecutedNotebooks(dg.ConfigurableIOManager):
-    """Keeps each run's executed notebook (with its outputs) as `<base_dir>/<run>/<name>.ipynb`."""
-
-    base_dir: str
-
-    def handle_output(self, context: dg.OutputContext, obj: bytes) -> None:
-        path = Path(self.base_dir) / context.run_id / f"{context.asset_key.path[-1]}.ipynb"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(obj)
-        context.add_output_metadata({"executed_notebook": dg.MetadataValue.path(str(path))})
-
-    def load_input(self, context: dg.InputContext) -> Any:
-        raise NotImplementedError("Notebook steps publish tables; read those, not the notebook.")
+from pipelines.notebook_runs import OUTPUT_NOTEBOOKS, run_notebook
 
 
 def step_checks(spec: dict[str, Any]) -> dict[str, str]:
@@ -112,19 +96,15 @@ def notebook_asset(path: Path, settings: Settings | None = None) -> dg.AssetsDef
         op_tags={"notebook_path": notebook},
     )
     def _notebook(context: dg.AssetExecutionContext) -> Iterator[Any]:
-        # Private to dagstermill 0.29 (pinned): the body of define_dagstermill_asset.
-        from dagstermill.asset_factory import _make_dagstermill_asset_compute_fn
-
         record = runs / context.run.run_id / f"{name}.events.jsonl"
         record.parent.mkdir(parents=True, exist_ok=True)
         # The kernel inherits it: its `lake` records checks and may publish gold.<name> only.
         step_env = StepContext("run", str(record), context.run.run_id, table=name).env()
         saved = {k: os.environ.get(k) for k in step_env}
-        run = _make_dagstermill_asset_compute_fn(name, notebook, save_notebook_on_failure=True)
         failed: Exception | None = None
         os.environ.update(step_env)
         try:
-            yield from run(context.op_execution_context)
+            yield from run_notebook(context, name, notebook)
         except Exception as e:  # noqa: BLE001 -- re-raised once the checks it reached are reported
             failed = e
         finally:
@@ -144,7 +124,3 @@ def notebook_assets(settings: Settings) -> Sequence[dg.AssetsDefinition]:
     folder = settings.notebook_steps_dir
     paths = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
     return [notebook_asset(p, settings) for p in paths if not p.name.endswith("-checkpoint.ipynb")]
-
-
-def output_notebooks(settings: Settings) -> ExecutedNotebooks:
-    return ExecutedNotebooks(base_dir=str((settings.state_dir / "notebook_runs").resolve()))

@@ -1,4 +1,5 @@
-"""Pipelines: are runs succeeding, are tables fresh, do checks pass; build an asset or re-run."""
+"""Pipelines: are runs succeeding, are tables fresh, do checks pass; every gold step and its
+last run (a notebook step's executed notebook opens here); build an asset or re-run."""
 
 from collections.abc import Callable
 from datetime import datetime
@@ -8,6 +9,8 @@ import streamlit as st
 
 from streamlit_app.components import health
 from streamlit_app.components.failsafe import show_error
+from streamlit_app.components.notebook_run import render_notebook_run, requested
+from streamlit_app.components.steps import render_steps
 from streamlit_app.dagster_client import DagsterClient, DagsterError, DagsterUnavailable
 from streamlit_app.dagster_state import get_dagster
 from streamlit_app.page_state import PipelinesState
@@ -23,7 +26,8 @@ st.title("Pipelines")
 page = PipelinesState.get()
 key = PipelinesState.key
 client = get_dagster()
-stale_after_h = get_settings().stale_after_h
+settings = get_settings()
+stale_after_h = settings.stale_after_h
 
 
 def show_dagster_error(e: DagsterError) -> None:
@@ -97,6 +101,13 @@ def dashboard() -> None:
     if h.week_truncated:
         st.caption(f"The 7-day tiles count the newest {health.WINDOW_RUNS} runs only.")
 
+    st.subheader("Steps")
+    st.caption("Every gold step: SQL models, notebooks and Python assets.")
+    try:
+        render_steps(client, settings)
+    except DagsterError as e:
+        show_dagster_error(e)
+
     st.subheader("Runs")
     table(
         health.run_rows(h.runs),
@@ -128,4 +139,7 @@ def dashboard() -> None:
     actions(client, h)
 
 
-dashboard()
+if (notebook := requested(st.query_params.to_dict())) is not None:
+    render_notebook_run(settings, client, *notebook)
+else:
+    dashboard()

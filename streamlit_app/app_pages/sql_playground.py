@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from lakehouse import LakehouseError
+from lakehouse import LakehouseError, models
 from streamlit_app.components.failsafe import show_error
 from streamlit_app.components.gold_model import render_save_model
 from streamlit_app.components.query_results import (
@@ -44,6 +44,16 @@ if not tables:
         "**Upload** page, by dropping a file into the `landing` folder, or with "
         "`ratatouille ingest FILE` (`ratatouille demo` loads sample data)."
     )
+# `?model=<name>` (the Pipelines page's "edit" link) opens that model's SQL, once per model.
+model = st.query_params.get("model")
+if model and model != page.opened_model:
+    page.opened_model = model
+    try:
+        st.session_state[page.EDITOR] = models.read(lake.settings, model)
+        st.session_state.setdefault(PlaygroundState.key("model_name"), model)
+        st.caption(f"Opened the model `{model}`: save it below under its name to change it.")
+    except LakehouseError as e:
+        show_error(e)
 run = render_editor(tables, page.EDITOR)
 sql: str = st.session_state[page.EDITOR]
 

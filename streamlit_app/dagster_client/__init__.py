@@ -22,6 +22,7 @@ from streamlit_app.dagster_client.types import (
     DagsterUnavailable,
     RunInfo,
     SensorInfo,
+    StepInfo,
 )
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "DagsterUnavailable",
     "RunInfo",
     "SensorInfo",
+    "StepInfo",
 ]

@@ -94,6 +94,28 @@ class DagsterClient:
             parse.asset_info(n, by_partition, self.asset_url(n["assetKey"]["path"])) for n in nodes
         ]
 
+    def steps(self) -> list[types.StepInfo]:
+        """Every gold step (`gold/<table>`: SQL models, notebooks, Python assets), with what it
+        reads, its metadata and its latest run."""
+        nodes = [
+            n
+            for n in self.graphql(queries.STEPS)["assetNodes"]
+            if len(n["assetKey"]["path"]) == 2 and n["assetKey"]["path"][0] == "gold"
+        ]
+        if not nodes:
+            return []
+        keys = [{"path": n["assetKey"]["path"]} for n in nodes]
+        latest = {
+            tuple(i["assetKey"]["path"]): i
+            for i in self.graphql(queries.LATEST_RUNS, {"keys": keys})["assetsLatestInfo"]
+        }
+        return [
+            parse.step_info(
+                n, latest.get(tuple(n["assetKey"]["path"])), self.asset_url(n["assetKey"]["path"])
+            )
+            for n in nodes
+        ]
+
     def gold_tables_not_from_sql(self) -> list[str]:
         """Names of the gold assets that are not SQL models (Python assets, notebook steps):
         they own their names, so a new SQL model may not take one."""

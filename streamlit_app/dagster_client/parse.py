@@ -1,16 +1,20 @@
 """Dagster's GraphQL answers → the client's types; its error text → what a person reads."""
 
+import ast
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from streamlit_app.dagster_client.types import (
+    IN_FLIGHT,
     AssetCheckStatus,
     AssetInfo,
     DaemonInfo,
     DagsterError,
     RunInfo,
     SensorInfo,
+    StepInfo,
 )
 
 PARTITION_TAG = "dagster/partition"
@@ -188,3 +192,53 @@ def strip_class(message: str, class_name: str | None = None) -> str:
 
 def time(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+# dagster 1.13 (pinned) describes a SpecificPartitionsPartitionMapping this way; silver is one
+# asset partitioned by dataset, so that list is what a gold step reads.
+_SPECIFIC_PARTITIONS = "SpecificPartitionsPartitionMapping"
+_PARTITIONS_RE = re.compile(r"upstream partitions: (\[.*\])\s*$")
+
+
+def step_info(node: Json, latest: Json | None, url: str) -> StepInfo:
+    """An asset node (queries.STEPS) and its latest info (queries.LATEST_RUNS) → a step."""
+    meta = {}
+    for entry in node.get("metadataEntries") or []:
+        value = entry.get("text") or entry.get("path") or entry.get("url")
+        if isinstance(value, str):
+            meta[entry["label"]] = value
+    run = (latest or {}).get("latestRun") or {}
+    materialization = (latest or {}).get("latestMaterialization") or {}
+    when = run.get("endTime") or run.get("startTime") or run.get("creationTime")
+    stamp = materialization.get("timestamp")
+    status = run.get("status")
+    if status not in (None, *IN_FLIGHT) and run.get("runId") == materialization.get("runId"):
+        status = "SUCCESS"  # this step built; another step of the same run may have failed
+    return StepInfo(
+        key=list(node["assetKey"]["path"]),
+        kinds=frozenset(node.get("kinds") or ()),
+        description=node.get("description"),
+        inputs=sorted({i for d in node.get("dependencies") or [] for i in _inputs(d)}),
+        metadata=meta,
+        url=url,
+        last_run_id=run.get("runId"),
+        last_run_status=status,
+        last_run_time=time(when),
+        last_materialized=time(float(stamp) / 1000) if stamp else None,
+    )
+
+
+def _inputs(dependency: Json) -> list[str]:
+    """The tables one dependency stands for: `layer.table`, or each dataset of a partitioned
+    layer asset the step reads (`silver.orders`)."""
+    key = dependency["asset"]["assetKey"]["path"]
+    mapping = dependency.get("partitionMapping") or {}
+    if mapping.get("className") == _SPECIFIC_PARTITIONS:
+        found = _PARTITIONS_RE.search(mapping.get("description") or "")
+        try:
+            partitions = ast.literal_eval(found.group(1)) if found else None
+        except (ValueError, SyntaxError):
+            partitions = None
+        if isinstance(partitions, list):
+            return [f"{key[0]}.{p}" for p in partitions]
+    return [".".join(key)]

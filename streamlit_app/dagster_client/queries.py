@@ -71,6 +71,34 @@ query Assets {
 
 ASSET_KINDS = "{ assetNodes { assetKey { path } kinds } }"
 
+# The gold steps (SQL models, notebooks, Python assets): what they are, read and came from.
+STEPS = """
+query Steps {
+  assetNodes {
+    assetKey { path }
+    kinds
+    description
+    dependencies { asset { assetKey { path } } partitionMapping { className description } }
+    metadataEntries {
+      label
+      ... on TextMetadataEntry { text }
+      ... on PathMetadataEntry { path }
+      ... on UrlMetadataEntry { url }
+    }
+  }
+}
+"""
+
+LATEST_RUNS = """
+query LatestRuns($keys: [AssetKeyInput!]!) {
+  assetsLatestInfo(assetKeys: $keys) {
+    assetKey { path }
+    latestMaterialization { runId timestamp }
+    latestRun { runId status creationTime startTime endTime }
+  }
+}
+"""
+
 SENSORS = """
 query Sensors($repo: RepositorySelector!) {
   sensorsOrError(repositorySelector: $repo) {

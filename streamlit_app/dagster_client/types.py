@@ -91,3 +91,25 @@ class DaemonInfo:
     healthy: bool
     last_heartbeat: datetime | None
     error: str | None
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """One gold step (SQL model, notebook or Python asset) as Dagster defines it, with the
+    latest run that built it or tried to."""
+
+    key: list[str]
+    kinds: frozenset[str]  # {"sql", "duckdb"}, {"ipynb", "duckdb"}, {"python", "duckdb"}
+    description: str | None
+    inputs: list[str]  # "silver.orders", "gold.revenue_by_month"
+    metadata: dict[str, str]  # text, path and URL entries by label (`path`, `notebook`, ...)
+    url: str
+    last_run_id: str | None = None
+    # Dagster's RunStatus of that run, but SUCCESS when it built this step (and failed elsewhere)
+    last_run_status: str | None = None
+    last_run_time: datetime | None = None  # when it ended, else started, else was created
+    last_materialized: datetime | None = None
+
+    @property
+    def table(self) -> str:
+        return self.key[-1]
