@@ -28,7 +28,9 @@ async function post(body) {
   }
   if (!response.ok) {
     const reason = (data && (data.message || data.reason)) || response.statusText;
-    const where = response.status >= 500 ? ' (details in the Jupyter server log)' : '';
+    const where = response.status >= 500 ? ' (details in the Jupyter server log)'
+      : response.status === 404 ? ': the jupyter_ratatouille server extension is not loaded (reinstall with `make install` and restart JupyterLab as `make run` does)'
+      : '';
     return { ok: false, title: `The server answered ${response.status}`, error: reason + where };
   }
   return data;
@@ -170,7 +172,7 @@ async function promote(panel) {
     if (!choice.button.accept) {
       return;
     }
-    waiting = progress('Making it live: running the notebook once more, writing the step, reloading Dagster…');
+    waiting = progress('Making it live: writing the step, reloading Dagster, starting its first build…');
     let live;
     try {
       live = await post({ path, dry_run: false });
