@@ -213,8 +213,9 @@ def test_a_notebook_has_the_button_and_the_palette_the_command(page, lab) -> Non
     expect(button).to_be_visible()
     expect(button).to_have_text("Promote to pipeline")
     palette = page.locator(".lm-CommandPalette-input")
-    page.locator(".lm-MenuBar-itemLabel", has_text="View").click()
-    page.locator(".lm-Menu-itemLabel", has_text="Activate Command Palette").click()
+    # The palette is a modal that closes when focus moves: open it from the notebook itself.
+    page.locator(".jp-NotebookPanel:visible .jp-Notebook").first.click()
+    page.keyboard.press("Control+Shift+C")
     expect(palette).to_be_visible()
     palette.fill("Promote to pipeline")
     item = page.locator(".lm-CommandPalette-item", has_text="Promote to pipeline")
