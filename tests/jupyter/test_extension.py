@@ -82,7 +82,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         "JUPYTER_TOKEN": TOKEN,
         "JUPYTER_CONFIG_DIR": str(root / "jupyter-config"),
         "JUPYTER_RUNTIME_DIR": str(root / "jupyter-runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(root / "lab-settings"),
     }
+    # The command palette as a sidebar panel: the modal one closes whenever focus moves, which
+    # a busy page does at random.
+    palette = root / "lab-settings" / "@jupyterlab" / "apputils-extension"
+    palette.mkdir(parents=True)
+    (palette / "palette.jupyterlab-settings").write_text('{"modal": false}')
     port = free_port()
     log = (root / "jupyter.log").open("wb")
     proc = subprocess.Popen(
@@ -213,9 +219,8 @@ def test_a_notebook_has_the_button_and_the_palette_the_command(page, lab) -> Non
     expect(button).to_be_visible()
     expect(button).to_have_text("Promote to pipeline")
     palette = page.locator(".lm-CommandPalette-input")
-    # The palette is a modal that closes when focus moves: open it from the notebook itself.
-    page.locator(".jp-NotebookPanel:visible .jp-Notebook").first.click()
-    page.keyboard.press("Control+Shift+C")
+    page.locator(".lm-MenuBar-itemLabel", has_text="View").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Activate Command Palette").click()
     expect(palette).to_be_visible()
     palette.fill("Promote to pipeline")
     item = page.locator(".lm-CommandPalette-item", has_text="Promote to pipeline")
