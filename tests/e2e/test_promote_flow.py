@@ -7,10 +7,7 @@ import contextlib
 import json
 import os
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,10 +20,9 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from lakehouse import Lakehouse, Settings, TableNotFoundError
 from pipelines.definitions import build_defs
-from pipelines.launch import JUPYTER_EXTENSIONS
-from pipelines.serve import free_port
 from tests.e2e.conftest import shot
 from tests.e2e.test_loop import run_sql
+from tests.support.jupyterlab import running_lab
 from tests.test_notebooks import ORDER_LINES, ORDERS, PRODUCT_PERFORMANCE, PRODUCTS, load
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -39,44 +35,8 @@ def lab(product: dict[str, str]) -> Iterator[dict[str, str]]:
     """JupyterLab as `make run` starts it, over the product's notebooks folder and lake (the
     `product` fixture exported its RATATOUILLE_* settings, Dagster's URL included)."""
     root = Path(product["lake_root"]).parent
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
-    env |= {
-        "JUPYTER_TOKEN": TOKEN,
-        "JUPYTER_CONFIG_DIR": str(root / "jupyter-config"),
-        "JUPYTER_RUNTIME_DIR": str(root / "jupyter-runtime"),
-        # A python3 kernelspec in the user's Jupyter folder would win over this venv's.
-        "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter"),
-    }
-    port = free_port()
-    log = (root / "jupyter.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser",
-            "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
-            f"--ServerApp.root_dir={root}", *JUPYTER_EXTENSIONS, "--allow-root",
-        ],
-        env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, (root / "jupyter.log").read_text()
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "jupyter lab did not come up"
-                time.sleep(0.3)
+    with running_lab(root, root, dict(os.environ), TOKEN) as url:
         yield {"url": url, "root": str(root)}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def wait_for(what: str, ready: Callable[[], object], timeout_s: float = 240) -> object:

@@ -5,10 +5,6 @@ has the button and the command palette the command. The committed bundle is the 
 source's build (`make jupyter-ext`); no npm is needed to check it."""
 
 import json
-import os
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,6 +19,7 @@ from lakehouse import Lakehouse, Settings
 from pipelines.launch import JUPYTER_EXTENSIONS
 from pipelines.serve import free_port
 from tests.e2e.conftest import browser, shot  # noqa: F401 - browser is a fixture
+from tests.support.jupyterlab import clean_env, running_lab
 from tests.support.lakedirs import env_vars, lake_dirs
 
 TOKEN = "a-test-token-for-the-lab"
@@ -75,41 +72,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             "SELECT * FROM (VALUES ('north', 10.0), ('south', 5.0), ('north', 2.5)) "
             "AS t(region, amount)",
         )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RATATOUILLE_", "JUPYTER"))}
     dagster = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    env |= env_vars({**dirs, "dagster_url": dagster})
-    env |= {
-        "JUPYTER_TOKEN": TOKEN,
-        "JUPYTER_CONFIG_DIR": str(root / "jupyter-config"),
-        "JUPYTER_RUNTIME_DIR": str(root / "jupyter-runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(root / "lab-settings"),
-    }
-    # The command palette as a sidebar panel: the modal one closes whenever focus moves, which
-    # a busy page does at random.
-    palette = root / "lab-settings" / "@jupyterlab" / "apputils-extension"
-    palette.mkdir(parents=True)
-    (palette / "palette.jupyterlab-settings").write_text('{"modal": false}')
-    port = free_port()
-    log = (root / "jupyter.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser",
-            "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
-            f"--ServerApp.root_dir={notebooks}", *JUPYTER_EXTENSIONS, "--allow-root",
-        ],
-        env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, (root / "jupyter.log").read_text()
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "jupyter lab did not come up"
-                time.sleep(0.3)
+    env = clean_env() | env_vars({**dirs, "dagster_url": dagster})
+    with running_lab(root, notebooks, env, TOKEN) as url:
         yield {
             "url": url,
             "notebooks": str(notebooks),
@@ -117,14 +82,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             "dagster": dagster,
             "log": str(root / "jupyter.log"),
         }
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def post(
