@@ -10,7 +10,7 @@ DAGSTER_GRPC_PORT ?= 4266
 JUPYTER_PORT ?= 8888
 
 .DEFAULT_GOAL := help
-.PHONY: help install ray-env run run-s3 test lint fmt bench-ingest bench-query bench-pipeline \
+.PHONY: help install ray-env run run-s3 test lint fmt bench-ingest bench-query bench-pipeline bench-promote \
   reliability scale clean jupyter-ext
 
 help: ## Show this menu
@@ -94,6 +94,9 @@ bench-query: $(VENV)/.installed-dev ## Benchmark untrusted SQL on TPC-H SF1 vs r
 
 bench-pipeline: $(VENV)/.installed-dev ## Benchmark the silver asset vs raw DuckDB, and landing → gold
 	$(BIN)/python -m benchmarks.bench_pipeline
+
+bench-promote: $(VENV)/.installed-dev ## Benchmark promote → gold queryable on a running Dagster (median of 3)
+	$(BIN)/python -m benchmarks.bench_promote
 
 # The same suites run in `make test` at CI size; these are the full-size runs with their reports.
 RELIABILITY_LOAD_S ?= 300

@@ -47,18 +47,46 @@ def test_promote_prints_what_it_inferred_and_the_asset_key(tmp_path: Path) -> No
     assert (out["ok"], out["asset_key"], out["replaced"]) == (True, ["gold", "order_totals"], True)
 
 
-def test_a_refusal_exits_2_with_its_reason(tmp_path: Path) -> None:
-    env = _env(tmp_path)
-    nb = write_notebook(tmp_path / "notebooks" / "idle.ipynb", SETUP, "x = 1")
-    refused = run(["promote", str(nb)], env, tmp_path)
-    assert refused.returncode == 2
-    assert "The notebook publishes nothing" in refused.stderr and "Traceback" not in refused.stderr
+REFUSED = {
+    "nothing": (["x = 1"], "The notebook publishes nothing"),
+    "two-tables": (
+        [PUBLISH, 'lake.publish("gold", "other", "SELECT 1 AS one")'],
+        "The notebook publishes more than one table",
+    ),
+    "fails": (["1 / 0"], "The notebook failed"),
+    "too-long": (["import time\ntime.sleep(60)", PUBLISH], "The notebook took too long"),
+    "outside": (
+        ["open('../data/prices.csv').read()", PUBLISH],
+        "The notebook reads files outside the lake",
+    ),
+    "name-taken": ([PUBLISH], "Name taken"),
+}
+
+
+def test_every_refusal_exits_2_with_its_reason(tmp_path: Path) -> None:
+    env = _env(tmp_path) | {"RATATOUILLE_PROMOTE_TIME_LIMIT_S": "8"}
+    (tmp_path / "models").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "prices.csv").write_text("sku,price\na,1\n")
+    for case, (cells, title) in REFUSED.items():
+        models = tmp_path / "models" / "order_totals.sql"
+        if case == "name-taken":
+            models.write_text("SELECT 1 AS one")
+        nb = write_notebook(
+            tmp_path / "notebooks" / f"{case.replace('-', '_')}.ipynb", SETUP, *cells
+        )
+        refused = run(["promote", str(nb)], env, tmp_path)
+        assert refused.returncode == 2, (case, refused.stdout, refused.stderr)
+        assert title in refused.stderr and "Traceback" not in refused.stderr, (case, refused.stderr)
     as_json = run(["promote", str(nb), "--json"], env, tmp_path)
     assert as_json.returncode == 2
     out = json.loads(as_json.stdout)
-    assert (out["ok"], out["title"]) == (False, "The notebook publishes nothing")
+    assert (out["ok"], out["title"]) == (False, "Name taken")
     missing = run(["promote", str(tmp_path / "nope.ipynb")], env, tmp_path)
     assert missing.returncode == 2 and "No such notebook" in missing.stderr
+    assert not (tmp_path / "notebooks" / "steps").exists() or not any(
+        (tmp_path / "notebooks" / "steps").iterdir()
+    )
 
 
 def test_at_a_terminal_it_asks_before_going_live(tmp_path: Path) -> None:
