@@ -135,7 +135,9 @@ def test_client_lists_the_gold_steps_with_their_last_runs(dagster_app: DagsterAp
     assert revenue.last_run_status == "SUCCESS" and revenue.last_run_id, (
         "built, though the run failed"
     )
-    assert found["flaky"].last_run_status == "FAILURE"
+    # Another test may have fixed and rebuilt it: its newest run, whichever way that went.
+    newest = next(r for r in dagster_app.client.runs() if "gold/flaky" in r.assets)
+    assert found["flaky"].last_run_status == newest.status
     assert "python" in found["daily_orders"].kinds
     assert found["daily_orders"].metadata["path"].endswith("gold.py")
 
