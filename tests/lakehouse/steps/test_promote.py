@@ -15,7 +15,13 @@ TOTALS = "SELECT customer, sum(amount) AS total FROM silver.orders GROUP BY 1"
 PUBLISH = f'lake.publish("gold", "order_totals", "{TOTALS}")'
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+# The refusals do not depend on where the lake is: only the trial and the step run on both.
+BOTH = pytest.mark.parametrize(
+    "lake", ["local", pytest.param("s3", marks=pytest.mark.s3)], indirect=True
+)
+
+
+@pytest.fixture(params=["local"])
 def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lakehouse:
     values: dict[str, object] = dict(lake_dirs(tmp_path))
     if request.param == "s3":
@@ -35,6 +41,7 @@ def _nb(lake: Lakehouse, *cells: str, name: str = "totals") -> Path:
     )
 
 
+@BOTH
 def test_a_dry_run_infers_reads_publish_and_checks_and_publishes_nothing(lake: Lakehouse) -> None:
     path = _nb(
         lake,
@@ -75,6 +82,7 @@ def test_a_dry_run_infers_reads_publish_and_checks_and_publishes_nothing(lake: L
     assert not [p for p in staging.iterdir() if not p.name.endswith(".lock")], "scratch left behind"
 
 
+@BOTH
 def test_promote_writes_the_step_and_says_dagster_is_not_there(lake: Lakehouse) -> None:
     path = _nb(lake, f"snap = {PUBLISH}", "assert snap.rows > 0")
     p = lake.promote(path)
