@@ -281,11 +281,11 @@ class Lakehouse:
         self, layer: Layer | str, table: str, as_of: str | int | datetime | None = None
     ) -> pa.Table:
         """A whole table as Arrow (for small tables; big ones go through `sql`)."""
-        if self.step is not None:
-            self.step.read(layer, table, "read")
         if as_of is None:
-            scan = self.table(layer, table).scan_sql
+            scan = self.table(layer, table).scan_sql  # recorded there in a notebook step
         else:
+            if self.step is not None:
+                self.step.read(layer, table, "read")
             files = self.snapshot(layer, table, as_of).files
             scan = parquet_scan([self.storage.uri(k) for k in files])
         return self.sql(f"SELECT * FROM {scan}", views=False)

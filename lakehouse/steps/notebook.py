@@ -50,11 +50,7 @@ def load(path: Path) -> NotebookNode:
 
 def code_cells(nb: NotebookNode) -> list[NotebookNode]:
     """The author's code cells (not the ones promote added)."""
-    return [
-        c
-        for c in nb.cells
-        if c.cell_type == "code" and not _ADDED_TAGS & set(c.metadata.get("tags", []))
-    ]
+    return [c for c in nb.cells if c.cell_type == "code" and not _added(c)]
 
 
 def _python(source: str) -> ast.Module | None:
