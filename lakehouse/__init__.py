@@ -20,6 +20,7 @@ from lakehouse.ingest.landing import LandingFile
 from lakehouse.ingest.load import IngestResult, Progress
 from lakehouse.lake import Lakehouse, connect
 from lakehouse.layers import Layer
+from lakehouse.passwords import upload_token
 from lakehouse.query.charts import ChartData, ChartSpec, suggest_chart
 from lakehouse.query.engine import QueryEngine
 from lakehouse.query.inputs import QueryInputs, query_inputs
@@ -37,6 +38,7 @@ from lakehouse.transform import models
 from lakehouse.transform.checks import DataCheck, DataCheckResult
 from lakehouse.transform.models import Model, notebook_tables
 from lakehouse.transform.silver import SilverResult
+from lakehouse.uploads.records import UploadNotFound, UploadRecord, upload_outcome
 
 __all__ = [
     "LANDING_PREFIX",
@@ -73,6 +75,8 @@ __all__ = [
     "StorageError",
     "TableInfo",
     "TableNotFoundError",
+    "UploadNotFound",
+    "UploadRecord",
     "connect",
     "lineage",
     "models",
@@ -80,4 +84,6 @@ __all__ = [
     "query_inputs",
     "read_events",
     "suggest_chart",
+    "upload_outcome",
+    "upload_token",
 ]

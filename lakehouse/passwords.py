@@ -161,6 +161,44 @@ def read_session(settings: Settings, value: str | None, *, now: float | None = N
     return user if alive and user in accounts(settings) else None
 
 
+UPLOAD_TOKEN_S = 3600
+_UPLOAD = "upload"
+
+
+def upload_token(settings: Settings, user: str, *, now: float | None = None) -> str | None:
+    """A bearer token letting `user`'s browser upload for an hour; None when the app has no
+    password (the upload endpoint then listens on 127.0.0.1 only and asks for none).
+
+    Signed with the session key under its own prefix: a token is never a valid cookie, nor
+    a cookie a valid token."""
+    if not login_required(settings):
+        return None
+    expires = int((time.time() if now is None else now) + UPLOAD_TOKEN_S)
+    payload = f"{_UPLOAD}.{_b64(user.encode())}.{expires}"
+    return f"{payload}.{_sign(session_key(settings), payload)}"
+
+
+def read_upload_token(
+    settings: Settings, value: str | None, *, now: float | None = None
+) -> str | None:
+    """The user an upload token names, or None if it is missing, forged or expired, or names
+    a user who no longer has an account."""
+    if not isinstance(value, str) or not value:
+        return None
+    payload, _, mac = value.rpartition(".")
+    if not hmac.compare_digest(mac.encode(), _sign(session_key(settings), payload).encode()):
+        return None
+    kind, _, rest = payload.partition(".")
+    name_b64, _, expires = rest.partition(".")
+    try:
+        user = base64.urlsafe_b64decode(name_b64 + "==").decode()
+        alive = int(expires) > (time.time() if now is None else now)
+    except ValueError:
+        return None
+    known = user in accounts(settings) or bool(settings.trusted_user_header)  # SSO users
+    return user if kind == _UPLOAD and alive and known else None
+
+
 def _sign(key: bytes, payload: str) -> str:
     return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
 

@@ -188,10 +188,21 @@ class Settings(BaseSettings):
         "only when set here (and then the app must be reachable only through that proxy).",
     )
     max_upload_mb: int = Field(
-        200,
+        102_400,
         ge=1,
-        description="Largest browser upload in MB; bigger files go through the landing drop "
-        "zone or `ratatouille ingest`.",
+        description="Largest file the app's resumable uploads accept, in MB (100 GB by "
+        "default); refused before any byte is stored.",
+    )
+    uploads_url: str = Field(
+        "http://127.0.0.1:8502",
+        description="Where browsers reach the resumable upload endpoint (tus); the Upload page "
+        "hands it to its uploader.",
+    )
+    upload_expiry_hours: float = Field(
+        24.0,
+        gt=0,
+        description="Hours an unfinished upload may sit untouched before it is deleted (and "
+        "how long a finished upload's outcome stays readable).",
     )
     dagster_url: str = Field(
         "http://127.0.0.1:3000",

@@ -349,8 +349,10 @@ def hash_password_cmd() -> None:
 
 def _register() -> None:
     from lakehouse.cli.promote import promote_cmd
+    from lakehouse.cli.uploads import uploads_cmd
 
     main.add_command(promote_cmd)
+    main.add_command(uploads_cmd)
 
 
 _register()

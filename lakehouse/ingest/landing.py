@@ -33,6 +33,7 @@ from lakehouse.storage import ObjectInfo, Storage, staging
 
 PREFIX = f"{Layer.LANDING.value}/"
 REJECTED = "_rejected"
+UPLOADS = "_uploads"  # resumable uploads in progress (lakehouse.uploads)
 # Names copy tools give files while they are still being written.
 _PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".filepart", "~")
 
@@ -66,7 +67,7 @@ class LandingFile:
 
 def _candidate(obj: ObjectInfo) -> bool:
     parts = PurePosixPath(obj.key).parts[1:]
-    if not parts or parts[0] == REJECTED or len(parts) > 2:
+    if not parts or parts[0] in (REJECTED, UPLOADS) or parts[0].startswith(".") or len(parts) > 2:
         return False
     if any(p in (".", "..") or "\\" in p or "\x00" in p for p in obj.key.split("/")[1:]):
         return False  # a key that could name something outside landing
@@ -270,9 +271,17 @@ def dataset_for(f: LandingFile) -> str:
     return safe_name(f.dataset, "dataset") if f.dataset else dataset_name_from_filename(f.name)
 
 
-def reject(storage: Storage, key: str, error: LakehouseError, run_id: str | None = None) -> str:
-    """Move a file to `landing/_rejected/` with an error report beside it; the new key."""
-    rel = key.removeprefix(PREFIX)
+def reject(
+    storage: Storage,
+    key: str,
+    error: LakehouseError,
+    run_id: str | None = None,
+    *,
+    name: str | None = None,
+) -> str:
+    """Move a file to `landing/_rejected/` (as `name`, else where it was) with an error
+    report beside it; the new key."""
+    rel = name or key.removeprefix(PREFIX)
     dest = f"{PREFIX}{REJECTED}/{rel}"
     if storage.exists(dest):  # the same name was rejected before: keep both
         stem, dot, ext = rel.rpartition(".")

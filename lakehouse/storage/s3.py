@@ -203,3 +203,49 @@ class S3Storage:
 
     def delete_prefix(self, prefix: str) -> int:
         return delete_listed(self, prefix)
+
+    # -- multipart uploads that outlive a process (resumable uploads) -------------------------
+    def multipart_start(self, key: str) -> str:
+        bucket, rest = self._loc(key)
+        resp = self._call(
+            f"Start an upload to {key}",
+            self.client.create_multipart_upload,
+            Bucket=bucket,
+            Key=rest,
+        )
+        return str(resp["UploadId"])
+
+    def multipart_part(self, key: str, upload_id: str, number: int, path: Path) -> str:
+        """Upload `path` as part `number` (1-based); return its ETag."""
+        bucket, rest = self._loc(key)
+        with open(path, "rb") as body:
+            resp = self._call(
+                f"Upload part {number} of {key}",
+                self.client.upload_part,
+                Bucket=bucket,
+                Key=rest,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=body,
+            )
+        return str(resp["ETag"])
+
+    def multipart_complete(self, key: str, upload_id: str, etags: list[str]) -> None:
+        bucket, rest = self._loc(key)
+        parts = [{"ETag": tag, "PartNumber": n} for n, tag in enumerate(etags, start=1)]
+        self._call(
+            f"Finish the upload to {key}",
+            self.client.complete_multipart_upload,
+            Bucket=bucket,
+            Key=rest,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+        )
+
+    def multipart_abort(self, key: str, upload_id: str) -> None:
+        bucket, rest = self._loc(key)
+        try:
+            self.client.abort_multipart_upload(Bucket=bucket, Key=rest, UploadId=upload_id)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") not in ("NoSuchUpload", *_NOT_FOUND):
+                raise s3_error(e, f"Cancel the upload to {key}") from e
