@@ -8,6 +8,7 @@ APP_PORT ?= 8501
 DAGSTER_PORT ?= 3000
 DAGSTER_GRPC_PORT ?= 4266
 JUPYTER_PORT ?= 8888
+UPLOADS_PORT ?= 8502
 
 .DEFAULT_GOAL := help
 .PHONY: help install ray-env run run-s3 test lint fmt bench-ingest bench-query bench-pipeline bench-promote \
@@ -44,16 +45,18 @@ $(VENV_RAY)/.installed: requirements-ray.txt
 
 ray-env: $(VENV_RAY)/.installed ## Create .venv-ray: Daft and Ray for the local cluster (tests, make scale)
 
-run: $(VENV)/.installed ## Run the product on its embedded defaults (app :8501, Dagster :3000, Jupyter :8888; with an app password, behind nginx's login gate)
+run: $(VENV)/.installed ## Run the product on its embedded defaults (app :8501, Dagster :3000, Jupyter :8888, uploads :8502; with an app password, behind nginx's login gate)
 	$(BIN)/ratatouille doctor
 	$(BIN)/ratatouille migrate
 	$(BIN)/ratatouille demo
 	$(BIN)/python -m pipelines.launch --host $(HOST) --app-port $(APP_PORT) \
-	  --dagster-port $(DAGSTER_PORT) --grpc-port $(DAGSTER_GRPC_PORT) --jupyter-port $(JUPYTER_PORT)
+	  --dagster-port $(DAGSTER_PORT) --grpc-port $(DAGSTER_GRPC_PORT) --jupyter-port $(JUPYTER_PORT) \
+	  --uploads-port $(UPLOADS_PORT)
 
 run-s3: $(VENV)/.installed-dev ## Like run, on a local S3 server (SeaweedFS) instead of a folder
 	$(BIN)/python -m pipelines.launch --s3 --host $(HOST) --app-port $(APP_PORT) \
-	  --dagster-port $(DAGSTER_PORT) --grpc-port $(DAGSTER_GRPC_PORT) --jupyter-port $(JUPYTER_PORT)
+	  --dagster-port $(DAGSTER_PORT) --grpc-port $(DAGSTER_GRPC_PORT) --jupyter-port $(JUPYTER_PORT) \
+	  --uploads-port $(UPLOADS_PORT)
 
 lint: $(VENV)/.installed-dev ## ruff, mypy (strict on lakehouse/), import-linter
 	$(BIN)/ruff check .

@@ -79,13 +79,21 @@ def _tail(name: str, path: Path, stop: threading.Event, out: IO[str]) -> None:
                 time.sleep(0.2)
 
 
-def with_links(settings: Settings, host: str, app_port: int, jupyter_port: int) -> Settings:
-    """The app's and JupyterLab's addresses as browsers reach them, for the links Dagster and
-    the app make, unless the settings name them (e.g. behind a proxy)."""
+def uploads_host(settings: Settings, host: str) -> str:
+    """Without an app password the upload endpoint stays on this machine, whatever `host`."""
+    return host if login_required(settings) else "127.0.0.1"
+
+
+def with_links(
+    settings: Settings, host: str, app_port: int, jupyter_port: int, uploads_port: int
+) -> Settings:
+    """The app's, JupyterLab's and the upload endpoint's addresses as browsers reach them, for
+    the links Dagster and the app make, unless the settings name them (e.g. behind a proxy)."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     links = {
         "app_url": f"http://{shown}:{app_port}",
         "jupyter_url": f"http://{shown}:{jupyter_port}",
+        "uploads_url": f"http://{uploads_host(settings, shown)}:{uploads_port}",
     }
     return settings.replace(
         **{name: url for name, url in links.items() if name not in settings.model_fields_set}
@@ -94,7 +102,9 @@ def with_links(settings: Settings, host: str, app_port: int, jupyter_port: int) 
 
 class Launcher:
     def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
-        settings = with_links(settings, args.host, args.app_port, args.jupyter_port)
+        settings = with_links(
+            settings, args.host, args.app_port, args.jupyter_port, args.uploads_port
+        )
         self.settings, self.args = settings, args
         self.stack = DagsterStack(settings, args.host, args.dagster_port, args.grpc_port)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -122,6 +132,7 @@ class Launcher:
 
     def start(self) -> None:
         a, env = self.args, self.stack.env()
+        env["RATATOUILLE_UPLOADS_URL"] = self.settings.uploads_url  # the Upload page's uploader
         started = time.monotonic()
         self.stack.start()
         logs = Path(env["DAGSTER_HOME"]) / "logs"
@@ -154,6 +165,20 @@ class Launcher:
             # The promote handler links to Dagster's UI and reloads its code location.
             env | {"JUPYTER_TOKEN": self.token, "RATATOUILLE_DAGSTER_URL": self.stack.url},
         )  # fmt: skip
+        # Resumable uploads (tus): ingest each finished file, start its pipeline run at once.
+        up_host = uploads_host(self.settings, a.host)
+        self._start(
+            "uploads",
+            [
+                str(_BIN / "ratatouille"),
+                "uploads",
+                "--host",
+                up_host,
+                "--port",
+                str(a.uploads_port),
+            ],
+            env | {"RATATOUILLE_DAGSTER_URL": self.stack.url},
+        )
         if gated:
             self._start(
                 "gate",
@@ -168,12 +193,15 @@ class Launcher:
         if gated:
             self._wait("gate", lambda: _answers(f"{app}/login"))
         self._wait("jupyter", lambda: _answers(f"{lab}/api/status?token={self.token}"))
+        uploads = f"http://{up_host}:{a.uploads_port}"
+        self._wait("uploads", lambda: _answers(f"{uploads}/health"))
         print(
             f"\nRatatouille is up in {time.monotonic() - started:.1f} s:\n"
             f"  app      {app}"
             + (" (login required)\n" if gated else "\n")
             + f"  dagster  {self.stack.url}\n"
             f"  jupyter  {lab}/lab?token={self.token}\n"
+            f"Uploads (tus): {uploads}/files/\n"
             "Ctrl-C stops everything.\n",
             flush=True,
         )
@@ -226,6 +254,7 @@ def main() -> None:
     p.add_argument("--dagster-port", type=int, default=3000)
     p.add_argument("--grpc-port", type=int, default=4266)
     p.add_argument("--jupyter-port", type=int, default=8888)
+    p.add_argument("--uploads-port", type=int, default=8502, help="resumable uploads (tus)")
     p.add_argument("--s3", action="store_true", help="start a local S3 server and use it")
     args = p.parse_args()
     cleanup = contextlib.ExitStack()

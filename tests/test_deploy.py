@@ -31,7 +31,7 @@ ENV_NAMES = {f"RATATOUILLE_{name.upper()}" for name in Settings.model_fields}
 
 APP_IMAGE = "ratatouille:local"
 ONE_SHOT = {"preflight", "minio-init", "setup"}
-LAKE_SERVICES = {"setup", "dagster-code-server", "streamlit", "jupyter"}
+LAKE_SERVICES = {"setup", "dagster-code-server", "streamlit", "jupyter", "uploads"}
 # Compose service → the name DagsterStack.commands() gives its command.
 DAGSTER_SERVICES = {
     "dagster-code-server": "code-server",
@@ -160,10 +160,13 @@ def test_services_run_the_commands_make_run_runs(launched, tmp_path) -> None:
     launcher, commands = launched
     workspace = "/app/deploy/dagster/workspace.compose.yaml"
     local_workspace = str(tmp_path / "dagster" / "workspace.yaml")
-    for service, name in {**DAGSTER_SERVICES, "streamlit": "app", "jupyter": "jupyter"}.items():
+    services = {**DAGSTER_SERVICES, "streamlit": "app", "jupyter": "jupyter", "uploads": "uploads"}
+    for service, name in services.items():
         expected = normal(commands[name], local_workspace)
         if name == "jupyter":
             expected.remove("--allow-root")  # make run may run as root; the image never does
+        if name == "uploads":  # compose always has a password, so it may listen beyond loopback
+            expected[expected.index("127.0.0.1")] = launcher.args.host
         assert normal(SERVICES[service]["command"], workspace) == expected, service
     # The upload limit: make run reads Settings, compose the same variable with its default.
     upload = SERVICES["streamlit"]["command"][-1]
@@ -187,6 +190,9 @@ def test_services_run_the_commands_make_run_runs(launched, tmp_path) -> None:
     assert SERVICES["jupyter"]["ports"] == [
         f"${{BIND_ADDRESS:-127.0.0.1}}:{a.jupyter_port}:{a.jupyter_port}"
     ]
+    assert SERVICES["uploads"]["ports"] == [
+        f"${{BIND_ADDRESS:-127.0.0.1}}:{a.uploads_port}:{a.uploads_port}"
+    ]
 
 
 def test_links_point_where_make_run_and_compose_publish_the_app_and_jupyter(launched) -> None:
@@ -200,8 +206,11 @@ def test_links_point_where_make_run_and_compose_publish_the_app_and_jupyter(laun
     assert Settings.model_fields["jupyter_url"].default == f"http://127.0.0.1:{a.jupyter_port}"
     for service in ("dagster-code-server", "streamlit"):
         assert defaults(environment(service)["RATATOUILLE_APP_URL"]) == ""
-    named = launch.with_links(Settings(app_url="https://app.example"), "0.0.0.0", 1, 2)
+    assert launcher.settings.uploads_url == f"http://127.0.0.1:{a.uploads_port}"
+    assert Settings.model_fields["uploads_url"].default == f"http://127.0.0.1:{a.uploads_port}"
+    named = launch.with_links(Settings(app_url="https://app.example"), "0.0.0.0", 1, 2, 3)
     assert (named.app_url, named.jupyter_url) == ("https://app.example", "http://127.0.0.1:2")
+    assert named.uploads_url == "http://127.0.0.1:3"  # no password: this machine only
 
 
 def test_setup_runs_what_make_run_runs_before_the_services() -> None:
@@ -235,7 +244,7 @@ def test_lake_services_get_every_setting_but_the_ones_left_out_on_purpose() -> N
     }
     for service in LAKE_SERVICES:
         env = environment(service)
-        left_out = local_only if service == "streamlit" else local_only | app_only
+        left_out = local_only if service in ("streamlit", "uploads") else local_only | app_only
         if service == "jupyter":  # "Promote to pipeline" reloads Dagster and links to it
             left_out -= {"RATATOUILLE_DAGSTER_URL"}
         assert set(env) & ENV_NAMES == ENV_NAMES - left_out, service
@@ -244,7 +253,7 @@ def test_lake_services_get_every_setting_but_the_ones_left_out_on_purpose() -> N
         assert env["RATATOUILLE_S3_USE_SSL"] == "false"
         assert mounts(service)["/app/.ratatouille"] == "state"
         assert env["RATATOUILLE_STATE_DIR"] == "/app/.ratatouille"
-    for service in ("streamlit", "jupyter"):
+    for service in ("streamlit", "jupyter", "uploads"):
         assert environment(service)["RATATOUILLE_DAGSTER_URL"] == "http://dagster-webserver:3000"
     # The webserver and daemon never open the lake: they get no keys.
     for service in ("dagster-webserver", "dagster-daemon"):
@@ -282,6 +291,7 @@ def test_ports_bind_to_bind_address_default_localhost() -> None:
         9001: "minio",
         3000: "dagster-webserver",
         8501: "proxy",
+        8502: "uploads",
         8888: "jupyter",
     }
 

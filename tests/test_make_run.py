@@ -1,5 +1,6 @@
 """`make run`, the README's first command, brings the app up on the embedded defaults."""
 
+import io
 import os
 import signal
 import socket
@@ -11,6 +12,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tusclient import client as tus
+from tusclient.exceptions import TusCommunicationError
+
+from lakehouse import Lakehouse, Settings, upload_outcome, upload_token
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Vq7#pL2m!xR9wT4z-gate"  # strong enough for `ratatouille doctor`
@@ -46,13 +51,44 @@ def processes_with(env_entry: str) -> list[str]:
     return found
 
 
+def check_uploads(url: str, env: dict[str, str], *, login: bool) -> None:
+    """A file sent with a plain tus client lands in bronze; with a password, only with the
+    token a logged-in page gets."""
+    settings = Settings(
+        lake_root=Path(env["RATATOUILLE_LAKE_ROOT"]),
+        state_dir=Path(env["RATATOUILLE_STATE_DIR"]),
+        app_password=PASSWORD if login else None,
+    )
+    headers = {}
+    if login:
+        with pytest.raises(TusCommunicationError) as refused:
+            tus.TusClient(url).uploader(
+                file_stream=io.BytesIO(b"a\n1\n"), metadata={"filename": "a.csv", "dataset": "a"}
+            ).upload()
+        assert refused.value.status_code == 401
+        headers = {"Authorization": f"Bearer {upload_token(settings, 'admin')}"}
+    uploader = tus.TusClient(url, headers=headers).uploader(
+        file_stream=io.BytesIO(b"city,n\nOslo,1\nLima,2\n"),
+        metadata={"filename": "cities.csv", "dataset": "cities_upload"},
+    )
+    uploader.upload()
+    upload_id = str(uploader.url).rsplit("/", 1)[-1]
+    lake = Lakehouse(settings)
+    deadline = time.monotonic() + 60
+    while (record := upload_outcome(settings, upload_id, lake.storage)).state != "ingested":
+        assert record.state != "rejected", record.error_message
+        assert time.monotonic() < deadline, "the upload was not ingested"
+        time.sleep(0.2)
+    assert lake.bronze_batches("cities_upload")[-1].rows == 2
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "target", ["run", "run-login", pytest.param("run-s3", marks=pytest.mark.s3)]
 )
 def test_make_run_serves_the_app(tmp_path, target: str) -> None:
     """`run-login` is `make run` with an app password: the app port is the login gate's."""
-    port, dagster_port, jupyter_port = free_port(), free_port(), free_port()
+    port, dagster_port, jupyter_port, uploads_port = (free_port() for _ in range(4))
     env = {k: v for k, v in os.environ.items() if not k.startswith("RATATOUILLE_")}
     env |= {
         "RATATOUILLE_LAKE_ROOT": str(tmp_path / "lake"),
@@ -70,6 +106,7 @@ def test_make_run_serves_the_app(tmp_path, target: str) -> None:
             f"DAGSTER_PORT={dagster_port}",
             f"DAGSTER_GRPC_PORT={free_port()}",
             f"JUPYTER_PORT={jupyter_port}",
+            f"UPLOADS_PORT={uploads_port}",
         ],
         cwd=ROOT,
         env=env,
@@ -128,6 +165,12 @@ def test_make_run_serves_the_app(tmp_path, target: str) -> None:
                 break
             assert time.monotonic() < deadline, "JupyterLab did not come up"
             time.sleep(0.5)
+        uploads = f"http://127.0.0.1:{uploads_port}/files/"
+        while f"Uploads (tus): {uploads}" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the launcher did not print the upload endpoint"
+            time.sleep(0.5)
+        check_uploads(uploads, env, login=target == "run-login")
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends
         proc.wait(timeout=60)
@@ -139,7 +182,7 @@ def test_make_run_serves_the_app(tmp_path, target: str) -> None:
         assert "Demo: 4 dataset(s) seeded into S3 bronze." in out
     left = processes_with(f"RATATOUILLE_STATE_DIR={tmp_path / 'state'}")
     assert left == [], f"processes left behind: {left}"
-    for p in (port, dagster_port, jupyter_port):
+    for p in (port, dagster_port, jupyter_port, uploads_port):
         assert not _answers(f"http://127.0.0.1:{p}/"), f"port {p} still answers"
     if target == "run":
         assert (tmp_path / "lake" / "bronze").is_dir(), "the app opened the configured lake"
