@@ -38,7 +38,7 @@ from lakehouse.transform import models
 from lakehouse.transform.checks import DataCheck, DataCheckResult
 from lakehouse.transform.models import Model, notebook_tables
 from lakehouse.transform.silver import SilverResult
-from lakehouse.uploads.records import UploadNotFound, UploadRecord, upload_outcome
+from lakehouse.uploads.records import UploadNotFound, UploadRecord, UploadStatus, upload_outcome
 
 __all__ = [
     "LANDING_PREFIX",
@@ -77,6 +77,7 @@ __all__ = [
     "TableNotFoundError",
     "UploadNotFound",
     "UploadRecord",
+    "UploadStatus",
     "connect",
     "lineage",
     "models",

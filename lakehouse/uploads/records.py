@@ -141,6 +141,9 @@ class UploadRecord:
         return cls(**{k: v for k, v in raw.items() if k in known})
 
 
+UploadStatus = UploadRecord  # what the app reads of an upload: its record, as it stands
+
+
 class UploadTooLarge(IngestError):
     default_title = "File too large"
 
