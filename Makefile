@@ -12,7 +12,7 @@ UPLOADS_PORT ?= 8502
 
 .DEFAULT_GOAL := help
 .PHONY: help install ray-env run run-s3 test lint fmt bench-ingest bench-query bench-pipeline bench-promote \
-  reliability scale clean jupyter-ext
+  reliability scale clean jupyter-ext upload-component
 
 help: ## Show this menu
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ lint: $(VENV)/.installed-dev ## ruff, mypy (strict on lakehouse/), import-linter
 
 jupyter-ext: $(VENV)/.installed ## Rebuild JupyterLab's "Promote to pipeline" extension from jupyter_ratatouille/js (needs npm)
 	$(BIN)/python -m jupyter_ratatouille.build
+
+upload-component: $(VENV)/.installed ## Rebuild the Upload page's resumable uploader (Uppy over tus) from its frontend/ (needs npm)
+	$(BIN)/python -m streamlit_app.components.resumable_upload.build
 
 # Browser tests drive Debian's Chromium; Playwright never downloads a browser here.
 CHROMIUM := /usr/bin/chromium

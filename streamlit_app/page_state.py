@@ -18,6 +18,7 @@ from streamlit_app.state import page_key
 if TYPE_CHECKING:  # the components import this module; their types are only annotations here
     from lakehouse import LakehouseError
     from streamlit_app.components.query_results import Download, QueryOutcome
+    from streamlit_app.components.resumable_upload import CompletedUpload
     from streamlit_app.components.upload_results import UploadOutcome
 
 
@@ -62,7 +63,14 @@ class PlaygroundState(PageState):
 class UploadState(PageState):
     PREFIX: ClassVar[str] = "upload"
 
-    results: list[UploadOutcome] = field(default_factory=list)  # the last Ingest, per file
+    # Every upload finished in this session, by tus upload id, oldest first: the uploader only
+    # knows those of its own page view, so a visit to another page loses none.
+    uploads: dict[str, CompletedUpload] = field(default_factory=dict)
+    outcomes: dict[str, UploadOutcome] = field(default_factory=dict)  # the final ones, by id
+
+    def add(self, done: list[CompletedUpload]) -> None:
+        for upload in done:
+            self.uploads.setdefault(upload.id, upload)
 
 
 @dataclass

@@ -1,69 +1,46 @@
-"""Upload: drop files, name their datasets, ingest them into bronze, see what each became."""
+"""Upload: drop files of any size, name their datasets, see what each became in bronze."""
 
 import streamlit as st
-from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from lakehouse import LANDING_PREFIX as LANDING
-from lakehouse import LakehouseError, Mode
-from lakehouse.layers import check_table_name, dataset_name_from_filename
-from streamlit_app.components.failsafe import show_error
-from streamlit_app.components.upload_results import ingest, show
+from lakehouse import upload_token
+from streamlit_app.auth import LOCAL_USER, current_user
+from streamlit_app.components.resumable_upload import resumable_upload
+from streamlit_app.components.upload_results import show_upload
 from streamlit_app.page_state import UploadState
 from streamlit_app.state import get_lakehouse
 
 TYPES = ["csv", "tsv", "txt", "json", "ndjson", "jsonl", "parquet", "xlsx", "arrow", "feather"]
 TYPES += ["gz", "zst"]  # compressed text
-MODES: tuple[Mode, ...] = ("append", "replace")
 
 
-def choose(f: UploadedFile) -> tuple[str, Mode] | None:
-    """Dataset name and mode for one file; None (and an inline error) for an invalid name."""
-    file_col, name_col, mode_col = st.columns([2, 2, 1])
-    file_col.markdown(f"`{f.name}`")
-    default = dataset_name_from_filename(f.name)
-    name = name_col.text_input("Dataset", default, key=UploadState.key(f"name_{f.file_id}"))
-    hint = "append adds a batch; replace hides the dataset's earlier batches."
-    mode = mode_col.radio("Mode", MODES, key=UploadState.key(f"mode_{f.file_id}"), help=hint)
-    try:
-        return check_table_name(name.strip(), "dataset"), mode
-    except LakehouseError as e:
-        with name_col:
-            show_error(e)
-        return None
+def size(mb: int) -> str:
+    return f"{mb // 1024:,} GB" if mb >= 1024 and mb % 1024 == 0 else f"{mb:,} MB"
 
 
 page = UploadState.get()
 lake = get_lakehouse()
 settings = lake.settings
-# The server refuses bigger bodies (server.maxUploadSize); the widget enforces ours in the browser.
-limit_mb = min(settings.max_upload_mb, int(st.get_option("server.maxUploadSize")))
 
 st.title("Upload")
 st.caption("Drop files to ingest them into bronze; the pipeline takes them on to silver and gold.")
 drop_zone = lake.storage.uri(f"{LANDING}file").removesuffix("file")  # a folder or s3://bucket/
 st.info(
-    f"Up to **{limit_mb} MB** per file. Bigger files: copy them into the landing drop zone "
-    f"`{drop_zone}` (a file there becomes a dataset, `<dataset>/<file>` appends to one), "
-    "or run `ratatouille ingest FILE` where the lake is reachable."
+    f"Files of any size, up to **{size(settings.max_upload_mb)}** each, sent in chunks and "
+    "resumable: a dropped connection is retried, and dropping the same file again in this "
+    "browser continues where it stopped. Files already next to the lake: copy them into the "
+    f"landing drop zone `{drop_zone}` (a file there becomes a dataset, `<dataset>/<file>` "
+    "appends to one), or run `ratatouille ingest FILE` where the lake is reachable."
 )
-files = st.file_uploader(
-    "Files",
-    type=TYPES,
-    accept_multiple_files=True,
-    key=UploadState.key("files"),
-    max_upload_size=limit_mb,
+# A fresh token on every rerun: tokens are short-lived and uploads can run for hours.
+done = resumable_upload(
+    f"{settings.uploads_url.rstrip('/')}/files/",
+    upload_token(settings, current_user() or LOCAL_USER),
+    max_file_mb=settings.max_upload_mb,
+    types=TYPES,
+    key=UploadState.key("uploader"),
 )
+page.add(done)
 
-if files:
-    with st.form(UploadState.key("form")):
-        choices = [choose(f) for f in files]
-        submitted = st.form_submit_button("Ingest", type="primary")
-    if submitted and None in choices:
-        st.error("Fix the dataset names above: nothing was ingested.")
-    elif submitted:
-        page.results = [
-            ingest(lake, f, *c) for f, c in zip(files, choices, strict=True) if c is not None
-        ]
-
-for outcome in page.results:
-    show(outcome, settings.dagster_url)
+for upload in page.uploads.values():
+    show_upload(lake, upload, settings.dagster_url)

@@ -1,25 +1,32 @@
-"""Upload results: ingest one uploaded file with progress, and show what it became."""
+"""Upload results: follow one finished upload while the server ingests it, and show what it
+became (or why it was refused)."""
 
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pyarrow as pa
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
-from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from lakehouse import IngestResult, Lakehouse, LakehouseError, Mode, Progress
-from streamlit_app.components.failsafe import show_error, unexpected
+from lakehouse import (
+    BatchManifest,
+    Lakehouse,
+    LakehouseError,
+    UploadNotFound,
+    UploadStatus,
+    upload_outcome,
+)
+from streamlit_app.components.failsafe import show_error
+from streamlit_app.components.resumable_upload import CompletedUpload
 from streamlit_app.components.text import plain
 from streamlit_app.dagster_client import DagsterError
 from streamlit_app.dagster_state import get_dagster
+from streamlit_app.page_state import UploadState
 
 PREVIEW_ROWS = 20
 DATASET_TAG = "ratatouille/dataset"  # the tag pipelines/sensors.py puts on a dataset's runs
+FINAL = ("ingested", "rejected")
 log = logging.getLogger(__name__)
 
 
@@ -29,53 +36,75 @@ class UploadOutcome:
 
     file: str
     dataset: str
-    result: IngestResult | None = None
-    batches: int = 0
+    manifest: BatchManifest | None = None
+    batches: int = 0  # the dataset's current batches, this one included
+    number: int = 0  # this batch's place among them (0: no longer current)
     preview: pa.Table | None = None
     error: LakehouseError | None = None
+    run_id: str | None = None  # the pipeline run the upload server started
+    replaced_batches: int | None = None  # not in the upload server's status (yet)
+    elapsed_s: float | None = None  # idem
 
 
-def with_progress(bar: DeltaGenerator, work: Callable[[Progress], IngestResult]) -> IngestResult:
-    """Run `work` in a thread and draw its progress here: only the script's thread may draw,
-    and ingest reports from threads of its own."""
-    latest = [("receiving", 0.0)]
-
-    def report(stage: str, fraction: float) -> None:
-        latest[0] = (stage, fraction)
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        job = pool.submit(work, report)
-        while not wait([job], timeout=0.2).done:
-            stage, fraction = latest[0]
-            bar.progress(fraction, text=f"{stage} {fraction:.0%}")
-        return job.result()
-
-
-def ingest(lake: Lakehouse, f: UploadedFile, dataset: str, mode: Mode) -> UploadOutcome:
-    with st.status(f"Ingesting {plain(f.name)} into bronze.{dataset}", expanded=True) as status:
-        bar = st.progress(0.0, text="receiving")
-        f.seek(0)
-        try:
-            result = with_progress(
-                bar,
-                lambda progress: lake.ingest(
-                    f, dataset=dataset, mode=mode, filename=f.name, who="upload", progress=progress
-                ),
-            )
-        except LakehouseError as e:
-            status.update(label=f"{plain(f.name)}: {plain(e.title)}", state="error", expanded=False)
-            return UploadOutcome(f.name, dataset, error=e)
-        except Exception as e:  # noqa: BLE001 - one file's bug must not stop the others (logged)
-            shown = unexpected(e)
-            status.update(label=f"{plain(f.name)}: unexpected error", state="error", expanded=False)
-            return UploadOutcome(f.name, dataset, error=shown)
-        status.update(label=f"{plain(f.name)} → bronze.{dataset}", state="complete", expanded=False)
-    try:  # the batch is in: a failed read-back only loses the preview
-        batches = lake.table("bronze", dataset).batches
-        preview = lake.preview("bronze", dataset, rows=PREVIEW_ROWS)
+def outcome_from_status(lake: Lakehouse, s: UploadStatus) -> UploadOutcome:
+    """What an ingested or rejected upload became, read back from bronze."""
+    if s.state != "ingested":
+        error = LakehouseError(s.error_message or "", title=s.error_title or "Not ingested")
+        return UploadOutcome(s.filename, s.dataset, error=error)
+    try:  # the batch is in: a failed read-back only loses the details
+        batches = lake.bronze_batches(s.dataset)
+        preview = lake.preview("bronze", s.dataset, rows=PREVIEW_ROWS)
     except LakehouseError:
-        batches, preview = 0, None
-    return UploadOutcome(f.name, dataset, result, batches, preview)
+        batches, preview = [], None
+    ids = [b.batch_id for b in batches]
+    number = ids.index(s.batch_id) + 1 if s.batch_id in ids else 0
+    manifest = batches[number - 1] if number else None
+    return UploadOutcome(
+        s.filename, s.dataset, manifest, len(batches), number, preview, run_id=s.run_id
+    )
+
+
+def show_upload(lake: Lakehouse, upload: CompletedUpload, dagster_url: str) -> None:
+    """The upload's outcome once the server has one; until then its ingest, live."""
+    known = UploadState.get().outcomes.get(upload.id)
+    if known is not None:
+        show(known, dagster_url)
+    else:
+        follow(lake, upload)
+
+
+@st.fragment(run_every=1)
+def follow(lake: Lakehouse, upload: CompletedUpload) -> None:
+    """Poll the server's status of one upload; the whole page reruns once it is final."""
+    target = f"{plain(upload.name)} → bronze.{upload.dataset}"
+    try:
+        status = upload_outcome(lake.settings, upload.id)
+    except UploadNotFound as e:
+        gone = LakehouseError(
+            f"The upload server no longer knows this upload ({e}): it expired or was deleted. "
+            "Upload the file again.",
+            title="Upload not found",
+        )
+        remember(upload, UploadOutcome(upload.name, upload.dataset, error=gone))
+        return
+    except LakehouseError as e:  # the status could not be read now: the next poll tries again
+        show_error(e)
+        return
+    if status.state in FINAL:
+        remember(upload, outcome_from_status(lake, status))
+        return
+    with st.container(border=True):
+        if status.state == "receiving":  # the server has not seen the last byte yet
+            done = status.offset / status.size if status.size else 0.0
+            st.progress(min(done, 1.0), text=f"{target}: receiving {done:.0%}")
+        else:
+            stage, fraction = status.stage or "ingesting", status.fraction or 0.0
+            st.progress(min(fraction, 1.0), text=f"{target}: {plain(stage)} {fraction:.0%}")
+
+
+def remember(upload: CompletedUpload, outcome: UploadOutcome) -> None:
+    UploadState.get().outcomes[upload.id] = outcome
+    st.rerun(scope="app")  # the final view is drawn outside this fragment, which then stops
 
 
 def runs_url(dagster_url: str, dataset: str) -> str:
@@ -86,20 +115,27 @@ def runs_url(dagster_url: str, dataset: str) -> str:
 
 def show(o: UploadOutcome, dagster_url: str) -> None:
     with st.container(border=True):
-        if o.result is None:
+        if o.manifest is None and o.error is not None:
             st.markdown(f"{plain(o.file)}: nothing was ingested")
-            show_error(o.error or LakehouseError("", title="Not ingested"))
+            show_error(o.error)
             return
-        r, m = o.result, o.result.manifest
-        batch = f"batch {o.batches} of the dataset, " if o.batches else ""
-        replaced = f", replaced {r.replaced_batches} earlier batches" if r.replaced_batches else ""
+        if o.manifest is None:
+            st.markdown(
+                f"{plain(o.file)} → bronze.{o.dataset}: ingested, but a later replace has "
+                "hidden its batch."
+            )
+            return
+        m = o.manifest
+        batch = f"batch {o.number} of the dataset, " if o.batches else ""
+        replaced = f", replaced {o.replaced_batches} earlier batches" if o.replaced_batches else ""
+        took = f", {o.elapsed_s:.1f} s" if o.elapsed_s is not None else ""
         st.markdown(
-            f"{plain(o.file)} → bronze.{r.dataset}: **{r.rows:,} rows**, {len(m.schema)} columns "
-            f"({batch}{m.mode}{replaced}, {r.elapsed_s:.1f} s)"
+            f"{plain(o.file)} → bronze.{m.dataset}: **{m.rows:,} rows**, {len(m.schema)} columns "
+            f"({batch}{m.mode}{replaced}{took})"
         )
-        if r.drift.changed:  # a first batch has no drift
-            st.warning(f"**Schema drift** against the earlier batches: {r.drift.describe()}")
-        elif o.batches > 1 or r.replaced_batches:
+        if m.drift.changed:  # a first batch has no drift
+            st.warning(f"**Schema drift** against the earlier batches: {m.drift.describe()}")
+        elif o.number > 1:
             st.caption("Same columns and types as the earlier batches.")
         cols, head = st.columns([1, 3])
         in_file = {ours: theirs for theirs, ours in m.columns}
@@ -111,11 +147,15 @@ def show(o: UploadOutcome, dagster_url: str) -> None:
             head.caption("No preview: the dataset could not be read back.")
         else:
             head.dataframe(o.preview, hide_index=True)
+        run = ""
+        if o.run_id:  # the run the upload server started, linked directly
+            url = f"{dagster_url.rstrip('/')}/runs/{quote(o.run_id)}"
+            run = f" (started [run {o.run_id[:8]}]({url}))"
         st.markdown(
-            "The pipeline picks it up from here: bronze → silver → gold. "
-            f"[Dagster runs for `{r.dataset}`]({runs_url(dagster_url, r.dataset)})"
+            f"The pipeline picks it up from here: bronze → silver → gold{run}. "
+            f"[Dagster runs for `{m.dataset}`]({runs_url(dagster_url, m.dataset)})"
         )
-        pipeline_runs(r.dataset, m.ingested_at)
+        pipeline_runs(m.dataset, m.ingested_at)
 
 
 @st.fragment(run_every=5)
@@ -129,7 +169,7 @@ def pipeline_runs(dataset: str, since: str) -> None:
         st.caption(f"{plain(e.title)}: its runs show here once it answers.")
         return
     if not runs:
-        st.caption("No run yet: the pipeline's sensor starts one within seconds of an upload.")
+        st.caption("No run yet: the pipeline starts one within seconds of an upload.")
     for run in runs:
         what = ", ".join(run.assets) or run.job
         took = f" in {run.duration_s:.1f} s" if run.duration_s is not None else ""
