@@ -42,8 +42,8 @@ class UploadOutcome:
     preview: pa.Table | None = None
     error: LakehouseError | None = None
     run_id: str | None = None  # the pipeline run the upload server started
-    replaced_batches: int | None = None  # not in the upload server's status (yet)
-    elapsed_s: float | None = None  # idem
+    replaced_batches: int | None = None
+    elapsed_s: float | None = None
 
 
 def outcome_from_status(lake: Lakehouse, s: UploadStatus) -> UploadOutcome:
@@ -60,7 +60,15 @@ def outcome_from_status(lake: Lakehouse, s: UploadStatus) -> UploadOutcome:
     number = ids.index(s.batch_id) + 1 if s.batch_id in ids else 0
     manifest = batches[number - 1] if number else None
     return UploadOutcome(
-        s.filename, s.dataset, manifest, len(batches), number, preview, run_id=s.run_id
+        s.filename,
+        s.dataset,
+        manifest,
+        len(batches),
+        number,
+        preview,
+        run_id=s.run_id,
+        replaced_batches=s.replaced_batches,
+        elapsed_s=s.elapsed_s,
     )
 
 
@@ -95,8 +103,7 @@ def follow(lake: Lakehouse, upload: CompletedUpload) -> None:
         return
     with st.container(border=True):
         if status.state == "receiving":  # the server has not seen the last byte yet
-            done = status.offset / status.size if status.size else 0.0
-            st.progress(min(done, 1.0), text=f"{target}: receiving {done:.0%}")
+            st.progress(1.0, text=f"{target}: finishing the upload")
         else:
             stage, fraction = status.stage or "ingesting", status.fraction or 0.0
             st.progress(min(fraction, 1.0), text=f"{target}: {plain(stage)} {fraction:.0%}")

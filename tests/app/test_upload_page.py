@@ -58,9 +58,9 @@ def ingested(lake: Lakehouse, name: str, data: bytes, dataset: str) -> UploadSta
     """An upload ingested as the server does it (lake.ingest), and the status it reports."""
     r = lake.ingest(io.BytesIO(data), dataset=dataset, filename=name, who="upload")
     return UploadStatus(
-        state="ingested", filename=name, dataset=dataset, mode=r.manifest.mode, size=len(data),
-        offset=len(data), stage=None, fraction=None, batch_id=r.manifest.batch_id, rows=r.rows,
-        error_title=None, error_message=None, run_id=None,
+        id="0" * 32, state="ingested", filename=name, dataset=dataset, mode=r.manifest.mode,
+        length=len(data), batch_id=r.manifest.batch_id, rows=r.rows,
+        elapsed_s=r.elapsed_s, replaced_batches=r.replaced_batches,
     )  # fmt: skip
 
 
@@ -69,7 +69,7 @@ def finished(lake: Lakehouse, *statuses: UploadStatus) -> UploadState:
     state = UploadState()
     for i, s in enumerate(statuses):
         mode: Mode = "replace" if s.mode == "replace" else "append"
-        upload = CompletedUpload(f"up{i}", s.filename, s.size, s.dataset, mode)
+        upload = CompletedUpload(f"up{i}", s.filename, s.length, s.dataset, mode)
         state.add([upload])
         state.outcomes[upload.id] = outcome_from_status(lake, s)
     return state
@@ -133,10 +133,9 @@ def test_a_later_batch_shows_its_number_and_schema_drift(lake: Lakehouse) -> Non
 
 def test_a_rejected_upload_shows_the_servers_error_as_the_page_did(lake: Lakehouse) -> None:
     rejected = UploadStatus(
-        state="rejected", filename="junk.csv", dataset="junk", mode="append", size=4096,
-        offset=4096, stage=None, fraction=None, batch_id=None, rows=None,
-        error_title="Not a text file", error_message="junk.csv has NUL bytes at byte 0.",
-        run_id=None,
+        id="1" * 32, state="rejected", filename="junk.csv", dataset="junk", mode="append",
+        length=4096, error_title="Not a text file",
+        error_message="junk.csv has NUL bytes at byte 0.",
     )  # fmt: skip
     at = upload_page(finished(lake, rejected, ingested(lake, "orders.csv", ORDERS, "orders")))
     assert "junk.csv: nothing was ingested" in markdown(at)
