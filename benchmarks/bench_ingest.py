@@ -4,9 +4,10 @@ Each method runs in a fresh child process, so its peak RSS is its own: the paren
 kernel's high-water mark for that one child with `os.wait4` (exact, no polling gaps; the
 parent stays small because a child's figure starts from its parent's RSS at fork). Wall
 time is measured by the parent around the whole child (interpreter start and imports
-included); "work s" is the time the child itself reports for the conversion alone.
+included); "work s" is the time the child itself reports for the conversion alone; "CPU s"
+is the child's own user + system time, the figure other work on a shared box disturbs least.
 
-    python benchmarks/bench_ingest.py [--sf 1] [--repeat 1]
+    python -m benchmarks.bench_ingest [--sf 1] [--repeat 3] [--stat median|best]
 """
 
 import argparse
@@ -50,6 +51,7 @@ class Sample:
     peak_rss_mb: float
     rows: int
     others_cpu_s: float  # CPU time other processes used during the run: noise on a shared box
+    cpu_s: float = 0.0  # the child's own user + system time (0 where a caller did not measure it)
 
 
 def sql_str(value: str | Path) -> str:
@@ -150,7 +152,15 @@ def run_child(method: str, csv: Path, out: Path) -> None:
 
 
 def measure(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float, str]:
-    """Run `cmd` to completion; return (wall s, peak RSS MiB, others' CPU s, stdout).
+    """Run `cmd` to completion; return (wall s, peak RSS MiB, others' CPU s, stdout)."""
+    wall, rss, others, _, stdout = measure_cpu(cmd, cwd, env)
+    return wall, rss, others, stdout
+
+
+def measure_cpu(
+    cmd: list[str], cwd: Path, env: dict[str, str]
+) -> tuple[float, float, float, float, str]:
+    """Run `cmd` to completion; return (wall s, peak RSS MiB, others' CPU s, own CPU s, stdout).
 
     Others' CPU is what the machine burned beside the child: other people's jobs on a shared
     box inflate wall times, so each sample says how much it was disturbed.
@@ -166,8 +176,9 @@ def measure(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, floa
     if proc.returncode != 0:
         detail = err_path.read_text(errors="replace") + out_path.read_text(errors="replace")
         sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{detail[-4000:]}")
-    others = max(0.0, busy - usage.ru_utime - usage.ru_stime)
-    return wall, usage.ru_maxrss / 1024, others, out_path.read_text()  # ru_maxrss is in KiB
+    own = usage.ru_utime + usage.ru_stime
+    others = max(0.0, busy - own)
+    return wall, usage.ru_maxrss / 1024, others, own, out_path.read_text()  # maxrss in KiB
 
 
 def child_env(scratch: Path) -> dict[str, str]:
@@ -200,13 +211,14 @@ def run_method(method: str, csv: Path) -> Sample:
     os.sync()  # the previous run's dirty pages are flushed now, not during this run
     try:
         cmd = command(method, csv, scratch)
-        wall, rss, others, stdout = measure(cmd, scratch, child_env(scratch))
+        wall, rss, others, cpu, stdout = measure_cpu(cmd, scratch, child_env(scratch))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)  # a lake copy of SF1 is ~1 GB
     report = json.loads(stdout.strip().splitlines()[-1])
     if method == "ingest" and not report.get("ok"):
         sys.exit(f"ingest failed: {report}")
-    return Sample(method, wall, float(report["elapsed_s"]), rss, int(report["rows"]), others)
+    work = float(report["elapsed_s"])
+    return Sample(method, wall, work, rss, int(report["rows"]), others, cpu)
 
 
 # -- reporting -----------------------------------------------------------------------------
@@ -225,6 +237,7 @@ def aggregate(samples: list[Sample], stat: str) -> Sample:
         pick(s.peak_rss_mb for s in samples),
         rows.pop(),
         max(s.others_cpu_s for s in samples),  # the worst disturbance, whatever `stat`
+        pick(s.cpu_s for s in samples),
     )
 
 
@@ -232,30 +245,35 @@ def verdict(ratio: float, target: float) -> str:
     return "PASS" if ratio <= target else "MISS"
 
 
-def render_table(results: dict[str, Sample]) -> str:
-    base = results[BASELINE]
+def render_table(results: dict[str, Sample], load: tuple[float, float]) -> str:
+    base, ours, pandas = results[BASELINE], results["ingest"], results["pandas"]
     lines = [
-        "| method | wall s | work s | peak RSS MB | wall × (b) | RSS × (b) | rows |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| method | wall s | work s | CPU s | peak RSS MB | wall × (b) | CPU × (b) | RSS × (b) "
+        "| rows |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for method, s in results.items():
         lines.append(
-            f"| {METHODS[method]} | {s.wall_s:.2f} | {s.work_s:.2f} | {s.peak_rss_mb:,.0f} | "
-            f"{s.wall_s / base.wall_s:.2f} | {s.peak_rss_mb / base.peak_rss_mb:.2f} | "
-            f"{s.rows:,} |"
+            f"| {METHODS[method]} | {s.wall_s:.2f} | {s.work_s:.2f} | {s.cpu_s:.2f} | "
+            f"{s.peak_rss_mb:,.0f} | {s.wall_s / base.wall_s:.2f} | {s.cpu_s / base.cpu_s:.2f} | "
+            f"{s.peak_rss_mb / base.peak_rss_mb:.2f} | {s.rows:,} |"
         )
-    wall = results["ingest"].wall_s / base.wall_s
-    rss = results["ingest"].peak_rss_mb / base.peak_rss_mb
+    wall = ours.wall_s / base.wall_s
+    rss = ours.peak_rss_mb / base.peak_rss_mb
     lines += [
         "",
         f"- ingest wall ≤ {WALL_TARGET}× raw DuckDB: {wall:.2f}× → {verdict(wall, WALL_TARGET)}",
         f"- ingest peak RSS ≤ {RSS_TARGET}× raw DuckDB: {rss:.2f}× → {verdict(rss, RSS_TARGET)}",
+        f"- ingest against pandas: wall {ours.wall_s / pandas.wall_s:.2f}×, "
+        f"peak RSS {ours.peak_rss_mb / pandas.peak_rss_mb:.2f}×",
+        f"- load average (1 min) before / after the runs: {load[0]:.2f} / {load[1]:.2f} "
+        f"on {os.cpu_count()} cores",
     ]
     noisy = max(s.others_cpu_s for s in results.values())
     if noisy > NOISY_CPU_S:
         lines.append(
             f"- ⚠ other processes used up to {noisy:.1f} CPU s during a timed run: wall times "
-            "are inflated; rerun on an idle machine or with --repeat 5 --stat best"
+            "are inflated (CPU s less so); rerun on an idle machine or with --stat best"
         )
     return "\n".join(lines)
 
@@ -286,7 +304,7 @@ def write_results(
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--sf", type=float, default=1.0, help="TPC-H scale factor (default 1)")
-    p.add_argument("--repeat", type=int, default=1, help="runs per method (default 1)")
+    p.add_argument("--repeat", type=int, default=3, help="runs per method (default 3)")
     p.add_argument(
         "--stat",
         choices=("median", "best"),
@@ -312,6 +330,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     csv = ensure_csv(args.sf)
     warm_page_cache(csv)
+    load_before = os.getloadavg()[0]
     samples: list[Sample] = []
     for i in range(args.repeat):
         for method in METHODS:
@@ -319,11 +338,12 @@ def main(argv: list[str] | None = None) -> None:
             samples.append(s)
             print(
                 f"  run {i + 1}/{args.repeat} {method}: {s.wall_s:.2f} s, "
-                f"{s.peak_rss_mb:,.0f} MB, {s.rows:,} rows, others' CPU {s.others_cpu_s:.1f} s",
+                f"{s.peak_rss_mb:,.0f} MB, CPU {s.cpu_s:.2f} s, {s.rows:,} rows, "
+                f"others' CPU {s.others_cpu_s:.1f} s",
                 flush=True,
             )
     results = {m: aggregate([s for s in samples if s.method == m], args.stat) for m in METHODS}
-    table = render_table(results)
+    table = render_table(results, (load_before, os.getloadavg()[0]))
     print("\n" + table)
     stem = write_results(args, machine_info(csv), samples, table)
     print(f"\nWritten {stem}.json and {stem}.md")

@@ -8,7 +8,6 @@ manifest is written last and a failed upload removes what it wrote.
 import dataclasses
 import errno
 import getpass
-import io
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from typing import BinaryIO
 import duckdb
 
 from lakehouse import duck
-from lakehouse.errors import IngestError, LakehouseError, StorageError
+from lakehouse.errors import IngestError, LakehouseError
 from lakehouse.ids import id_time, new_id, now_iso
 from lakehouse.ingest.detect import (
     HEAD,
@@ -31,7 +30,8 @@ from lakehouse.ingest.detect import (
     detect_format,
 )
 from lakehouse.ingest.formats import convert
-from lakehouse.ingest.stream import PassResult, check_zip_content, mb, stream_pass
+from lakehouse.ingest.original import Keeper, given_hash, stage
+from lakehouse.ingest.stream import PassResult, check_zip_content, stream_pass
 from lakehouse.layers import check_table_name, dataset_name_from_filename
 from lakehouse.settings import Settings
 from lakehouse.storage import Storage, leftovers
@@ -72,17 +72,23 @@ def ingest(
     who: str | None = None,
     progress: Progress | None = None,
     owned: bool = False,
+    sha256: str | None = None,
 ) -> IngestResult:
     """Ingest one file (a path or a binary stream) as a new bronze batch of `dataset`.
 
     `owned`: the path is the caller's private copy (a download), stable while this runs, so
     it is hashed where it lies instead of copied again.
+    `sha256`: with `owned`, the hash the caller computed while receiving the file; it is
+    recorded as given and the file is not read again for it (where the file has to be read
+    anyway, to decompress or transcode it, a different hash is refused).
     """
     started = time.monotonic()
     if mode not in ("append", "replace"):
         raise IngestError(
             f"Mode must be 'append' or 'replace', not {mode!r}.", title="Invalid mode"
         )
+    if sha256 is not None and not (owned and isinstance(source, (str, Path))):
+        raise ValueError("sha256= is for an owned path: a user's file may change after hashing")
     if isinstance(source, (str, Path)):
         name = filename or Path(source).name
     else:
@@ -111,6 +117,7 @@ def ingest(
                 who or _user(),
                 progress or _quiet,
                 owned,
+                sha256,
             )
             if progress:
                 progress("publishing", 1.0)
@@ -163,15 +170,22 @@ def _build(
     who: str,
     progress: Progress,
     owned: bool = False,
+    sha256: str | None = None,
 ) -> tuple[BatchManifest, Path]:
     limit = settings.max_ingest_mb * 2**20
-    original, hashed = _stage_original(source, staging, limit, progress)
+    original, hashed = stage(source, staging, limit, lambda f: progress("receiving", f))
     plain, fmt, compression, encoding, decoded = _plain_text(original, name, staging, limit)
-    hashed = hashed or decoded
-    # A path's bytes are copied into staging and hashed beside DuckDB's parse: one read, in
-    # C and off the GIL; the copy then lands in the lake by rename.
+    if sha256 and decoded and decoded.sha256 != sha256:
+        raise IngestError(
+            f"{name} changed after it was received (its sha256 is not the one recorded then). "
+            "Upload it again.",
+            title="File changed",
+        )
+    hashed = hashed or decoded or (given_hash(original, sha256) if sha256 else None)
+    # A path's bytes are copied into staging and hashed beside DuckDB's parse, off the GIL;
+    # the copy then lands in the lake by rename.
     copy = None if owned else staging / "original"
-    copier = _Background(original, copy, limit) if hashed is None else None
+    copier = Keeper(original, copy, limit) if hashed is None else None
     parquet = staging / "data.parquet"
     con = duck.connect(settings)  # fresh per ingest: a DuckDB internal error poisons an instance
     stop_progress = _poll_progress(con, progress)
@@ -258,74 +272,6 @@ def _plain_text(
         hashed = hashed or transcoded
         plain = utf8
     return plain, fmt, compression, encoding, hashed
-
-
-def _stage_original(
-    source: Path | str | BinaryIO, staging: Path, limit: int, progress: Progress
-) -> tuple[Path, PassResult | None]:
-    """A path is used where it lies; a stream is spooled to staging (hashed on the way)."""
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise IngestError(f"{path} does not exist or is not a file.", title="File not found")
-        if path.stat().st_size > limit:
-            raise IngestError(
-                f"{path.name} is {mb(path.stat().st_size)}; the limit is {mb(limit)} "
-                "(RATATOUILLE_MAX_INGEST_MB).",
-                title="File too large",
-            )
-        return path, None
-    dest = staging / "original"
-    total = _stream_size(source) or limit
-    result = stream_pass(
-        source,
-        dest=dest,
-        max_bytes=limit,
-        on_bytes=lambda n: progress("receiving", min(n / total, 1.0)),
-    )
-    return dest, result
-
-
-def _stream_size(stream: BinaryIO) -> int | None:
-    """Bytes left in a seekable stream (uploads are), for an honest progress fraction."""
-    try:
-        here = stream.tell()
-        end = stream.seek(0, io.SEEK_END)
-        stream.seek(here)
-        return max(end - here, 1)
-    except (OSError, AttributeError, ValueError):
-        return None
-
-
-class _Background:
-    """Copy a file (unless `dest` is None) and hash it in a thread (hashlib and file I/O
-    release the GIL)."""
-
-    def __init__(self, src: Path, dest: Path | None, limit: int) -> None:
-        self._out: PassResult | None = None
-        self._err: BaseException | None = None
-
-        def run() -> None:
-            try:
-                with open(src, "rb") as f:
-                    self._out = stream_pass(f, dest=dest, max_bytes=limit)
-            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
-                self._err = e
-
-        self._thread = threading.Thread(target=run, name="ingest-copy", daemon=True)
-        self._thread.start()
-
-    def join(self) -> None:
-        self._thread.join()
-
-    def result(self) -> PassResult:
-        self.join()
-        if isinstance(self._err, LakehouseError):
-            raise self._err
-        if self._err:
-            raise StorageError(f"Could not copy the file: {self._err}") from self._err
-        assert self._out is not None
-        return self._out
 
 
 def _poll_progress(con: duckdb.DuckDBPyConnection, progress: Progress) -> Callable[[], None]:
