@@ -2,10 +2,12 @@
 file into bronze (with progress in its record), starting its pipeline run, and sweeping
 uploads nobody finished."""
 
+import contextlib
+import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +26,7 @@ from lakehouse.uploads.records import (
     records,
     save,
 )
-from lakehouse.uploads.store import ByteStore
+from lakehouse.uploads.store import Appender, ByteStore
 
 log = logging.getLogger(__name__)
 # Starts the dataset's silver and gold at once; None leaves it to the pipeline's sensors.
@@ -47,8 +49,10 @@ class UploadService:
         self.store = ByteStore(settings, self.storage)
         self.launch = launch
         self.pool = ThreadPoolExecutor(ingest_workers, thread_name_prefix="upload-ingest")
-        self._guard = threading.Lock()
         self._creating = threading.Lock()  # one space check at a time
+        # sha256 of each upload's bytes so far, hashed as they arrive: the ingest then needs
+        # no second read. Lost on a restart; that upload is hashed at its ingest instead.
+        self._hashes: dict[str, _Hashing] = {}
 
     # -- uploads ----------------------------------------------------------------------------
     def create(self, length: int, metadata: dict[str, str], user: str | None) -> UploadRecord:
@@ -78,6 +82,22 @@ class UploadService:
         except LakehouseError:
             return 0
 
+    @contextlib.contextmanager
+    def appender(self, record: UploadRecord, offset: int) -> Iterator[Appender]:
+        """Append at `offset` (the current one), hashing what is written."""
+        hashing = self._hashes.get(record.id)
+        if hashing is None and offset == 0:
+            hashing = self._hashes[record.id] = _Hashing()
+        if hashing is not None and hashing.offset != offset:
+            self._hashes.pop(record.id, None)  # bytes went by unseen (another process)
+            hashing = None
+        with self.store.appender(record) as out:
+            yield out if hashing is None else hashing.wrap(out)
+
+    def _received_hash(self, record: UploadRecord) -> str | None:
+        hashing = self._hashes.pop(record.id, None)
+        return hashing.sha.hexdigest() if hashing and hashing.offset == record.length else None
+
     def touched(self, record: UploadRecord) -> None:
         record.touched_at = now_iso()
         save(self.storage, record)
@@ -89,6 +109,7 @@ class UploadService:
         self.pool.submit(self._ingest, record)
 
     def terminate(self, record: UploadRecord) -> None:
+        self._hashes.pop(record.id, None)
         self.store.discard(record)
         self.storage.delete([record_key(record.id)])
 
@@ -112,6 +133,7 @@ class UploadService:
                 record.stage, record.fraction = stage, fraction
                 save(self.storage, record)
 
+        received = self._received_hash(record)
         try:
             with self.store.finished_file(record) as path:
                 result = ingest(
@@ -124,6 +146,7 @@ class UploadService:
                     who=record.user,
                     progress=progress,
                     owned=True,
+                    sha256=received,
                 )
         except LakehouseError as e:
             record.state, record.error_title, record.error_message = "rejected", e.title, e.msg
@@ -199,3 +222,19 @@ class UploadService:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=False)
+
+
+class _Hashing:
+    def __init__(self) -> None:
+        self.sha, self.offset = hashlib.sha256(), 0
+
+    def wrap(self, out: Appender) -> Appender:
+        hashing = self
+
+        class _Out:
+            def write(self, data: bytes) -> None:
+                out.write(data)
+                hashing.sha.update(data)  # releases the GIL for big buffers
+                hashing.offset += len(data)
+
+        return _Out()

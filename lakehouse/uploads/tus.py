@@ -219,7 +219,7 @@ def create_app(service: UploadService) -> Starlette:
         """Stream the body into the store; return the new offset (bytes of a cut-off body
         count as far as they arrived)."""
         buffer = bytearray()
-        with service.store.appender(record) as out:
+        with service.appender(record, offset) as out:
             try:
                 async for chunk in request.stream():
                     if offset + len(buffer) + len(chunk) > record.length:
