@@ -98,8 +98,9 @@ bench-ingest: $(VENV)/.installed-dev ## Benchmark ingest of TPC-H SF1 lineitem v
 bench-query: $(VENV)/.installed-dev ## Benchmark untrusted SQL on TPC-H SF1 vs raw DuckDB, local and S3
 	$(BIN)/python -m benchmarks.bench_query
 
-bench-pipeline: $(VENV)/.installed-dev ## Benchmark the silver asset vs raw DuckDB, and landing → gold
+bench-pipeline: $(VENV)/.installed-dev ## Benchmark the silver asset vs raw DuckDB, landing → gold, and upload → silver / gold
 	$(BIN)/python -m benchmarks.bench_pipeline
+	$(BIN)/python -m benchmarks.bench_fresh
 
 bench-promote: $(VENV)/.installed-dev ## Benchmark promote → gold queryable on a running Dagster (median of 3)
 	$(BIN)/python -m benchmarks.bench_promote

@@ -204,9 +204,16 @@ class Settings(BaseSettings):
         description="Hours an unfinished upload may sit untouched before it is deleted (and "
         "how long a finished upload's outcome stays readable).",
     )
+    fresh_runs: bool = Field(
+        True,
+        description="The upload service starts a dataset's silver and gold run the moment an "
+        "upload is in bronze or a landing file is ready, over Dagster's API; false leaves "
+        "both to the pipeline's sensors (seconds later).",
+    )
     dagster_url: str = Field(
         "http://127.0.0.1:3000",
-        description="Where the app reaches the Dagster webserver (UI links and its GraphQL API).",
+        description="Where the app and the upload service reach the Dagster webserver (UI "
+        "links and its GraphQL API).",
     )
     app_url: str = Field(
         "http://127.0.0.1:8501",

@@ -9,7 +9,7 @@ import dagster as dg
 
 from lakehouse import Settings, notebook_tables
 from pipelines.assets.bronze import bronze_datasets
-from pipelines.assets.gold import daily_orders, gold_inputs, model_definitions
+from pipelines.assets.gold import daily_orders, gold_inputs, model_definitions, with_reads
 from pipelines.assets.notebooks import notebook_assets
 from pipelines.assets.silver import silver_datasets
 from pipelines.automation import automation_sensor
@@ -33,7 +33,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
         if key.path[0] == "gold"
     } | notebook_tables(settings.notebook_steps_dir)
     models, model_schedules = model_definitions(settings, taken)
-    gold = [*models, daily_orders, *notebooks]
+    gold = with_reads([*models, daily_orders, *notebooks])
     automation_s = settings.sensor_interval_s
     notebook_jobs = (
         [dg.define_asset_job(NOTEBOOK_STEPS, selection=[k for a in notebooks for k in a.keys])]

@@ -11,6 +11,7 @@ datasets = dg.DynamicPartitionsDefinition(name="datasets")
 
 BRONZE = dg.AssetKey(["bronze", "datasets"])
 SILVER = dg.AssetKey(["silver", "datasets"])
+READS = "reads"  # gold assets' metadata: the lake tables they read (lakehouse.steps.dagster)
 
 
 def gold_key(name: str) -> dg.AssetKey:

@@ -18,6 +18,7 @@ from pipelines.keys import BRONZE, SILVER, datasets
 from pipelines.resources import LakehouseResource
 
 SILVER_OP = "silver__datasets"
+LANDING_FILE = "ratatouille/landing_file"
 
 
 def silver_in_flight(instance: dg.DagsterInstance) -> set[str]:
@@ -113,15 +114,26 @@ def landing_sensor(interval_s: int) -> dg.SensorDefinition:
         context: dg.SensorEvaluationContext, lakehouse: LakehouseResource
     ) -> dg.SensorResult:
         known = set(context.instance.get_dynamic_partitions(datasets.name or "datasets"))
-        return landing_tick(lakehouse.lake, known)
+        taken = {
+            run.tags[LANDING_FILE]
+            for run in runs_in_flight(context.instance)
+            if LANDING_FILE in run.tags
+        }
+        return landing_tick(lakehouse.lake, known, taken)
 
     return _sensor
 
 
-def landing_tick(lake: Lakehouse, known: Set[str] = frozenset()) -> dg.SensorResult:
+def landing_tick(
+    lake: Lakehouse, known: Set[str] = frozenset(), taken: Set[str] = frozenset()
+) -> dg.SensorResult:
+    """`taken`: landing files a run in flight ingests (the upload service's landing watcher
+    starts one the moment a file is ready)."""
     ready, settling = lake.pending_landing()
     requests, new = [], set()
     for f in ready:
+        if f.key[:200] in taken:
+            continue
         dataset = f.destination
         if dataset not in known:
             new.add(dataset)
@@ -131,12 +143,19 @@ def landing_tick(lake: Lakehouse, known: Set[str] = frozenset()) -> dg.SensorRes
                 partition_key=dataset,
                 asset_selection=[SILVER],
                 run_config=dg.RunConfig(ops={SILVER_OP: SilverConfig(landing_file=f.key)}),
-                tags={"ratatouille/landing_file": f.key[:200], "ratatouille/dataset": dataset},
+                tags={LANDING_FILE: f.key[:200], "ratatouille/dataset": dataset},
             )
         )
     skip = None
     if not requests:
-        skip = f"{len(settling)} file(s) still being written." if settling else "Landing is empty."
+        busy = len(ready)
+        skip = (
+            f"{busy} file(s) already being ingested by a run."
+            if busy
+            else f"{len(settling)} file(s) still being written."
+            if settling
+            else "Landing is empty."
+        )
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[datasets.build_add_request(sorted(new))] if new else [],

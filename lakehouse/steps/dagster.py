@@ -1,5 +1,6 @@
-"""The few Dagster calls `promote` makes, over the webserver's GraphQL API (the library never
-imports Dagster): which gold assets exist, reload the code, start a build."""
+"""The few Dagster calls the library makes, over the webserver's GraphQL API (it never imports
+Dagster): which gold assets exist, reload the code, start a build (`promote`), and start a
+dataset's silver and gold the moment its data arrives (uploads, the landing watcher)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,39 @@ REPOSITORY = "__repository__"
 ASSET_JOB = "__ASSET_JOB"
 RELOAD_S = 60.0
 LAUNCHED_FROM_TAG = "ratatouille/launched_from"
+DATASET_TAG = "ratatouille/dataset"
+LANDING_FILE_TAG = "ratatouille/landing_file"
+PARTITION_TAG = "dagster/partition"
+PARTITIONS = "datasets"  # pipelines.keys.datasets
+SILVER = ["silver", "datasets"]  # pipelines.keys.SILVER
+SILVER_OP = "silver__datasets"
+READS = "reads"  # a gold asset's metadata: the lake tables it reads, `layer.name, ...`
+IN_FLIGHT = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED"]
 
 _ASSETS = """
 { assetNodes { assetKey { path } kinds
     metadataEntries { label
       ... on PathMetadataEntry { path } ... on TextMetadataEntry { text } } } }
+"""
+_READERS = """
+{ assetNodes { assetKey { path } metadataEntries { label ... on TextMetadataEntry { text } } } }
+"""
+_ADD_PARTITION = """
+mutation Add($repo: RepositorySelector!, $name: String!, $key: String!) {
+  addDynamicPartition(repositorySelector: $repo, partitionsDefName: $name, partitionKey: $key) {
+    __typename
+    ... on Error { message }
+  }
+}
+"""
+_RUNS = """
+query Runs($filter: RunsFilter!) {
+  runsOrError(filter: $filter, limit: 50) {
+    __typename
+    ... on Runs { results { runId tags { key value } } }
+    ... on Error { message }
+  }
+}
 """
 _RELOAD = """
 mutation Reload($name: String!) {
@@ -106,16 +135,76 @@ class Dagster:
             raise DagsterRefused(f"the pipeline code does not load: {loaded.get('message')}")
 
     def materialize(self, table: str) -> str:
+        return self._launch([["gold", table]], {LAUNCHED_FROM_TAG: "promote"})
+
+    def _launch(
+        self,
+        assets: list[list[str]],
+        tags: dict[str, str],
+        run_config: dict[str, Any] | None = None,
+    ) -> str:
         params = {
             "selector": {
                 "repositoryLocationName": LOCATION,
                 "repositoryName": REPOSITORY,
                 "jobName": ASSET_JOB,
-                "assetSelection": [{"path": ["gold", table]}],
+                "assetSelection": [{"path": path} for path in assets],
             },
-            "executionMetadata": {"tags": [{"key": LAUNCHED_FROM_TAG, "value": "promote"}]},
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+            "runConfigData": run_config or {},
         }
         result = self._call(_LAUNCH, {"params": params}, self.timeout_s)["launchRun"]
         if result.get("__typename") != "LaunchRunSuccess":
             raise DagsterRefused(result.get("message") or result.get("__typename"))
         return str(result["run"]["runId"])
+
+    # -- fresh data ---------------------------------------------------------------------------
+    def readers(self, dataset: str) -> list[list[str]]:
+        """The gold assets that read `silver.<dataset>`, directly or through other gold
+        tables, from the `reads` each one's metadata lists."""
+        reads: dict[tuple[str, ...], set[str]] = {}
+        for node in self._call(_READERS, {}, self.timeout_s)["assetNodes"]:
+            path = tuple(node["assetKey"]["path"])
+            meta = {m["label"]: m.get("text") for m in node["metadataEntries"]}
+            if path[0] == "gold" and meta.get(READS):
+                reads[path] = {t.strip() for t in str(meta[READS]).split(",")}
+        built, picked = {f"silver.{dataset}"}, []
+        grew = True
+        while grew:  # a fixed point: gold reading gold follows its inputs into the run
+            grew = False
+            for path, tables in reads.items():
+                if path not in picked and tables & built:
+                    picked.append(path)
+                    built.add(".".join(path))
+                    grew = True
+        return [list(p) for p in sorted(picked)]
+
+    def add_dataset(self, dataset: str) -> None:
+        """Make `dataset` a partition of bronze and silver (a no-op if it is one)."""
+        repo = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
+        variables = {"repo": repo, "name": PARTITIONS, "key": dataset}
+        result = self._call(_ADD_PARTITION, variables, self.timeout_s)["addDynamicPartition"]
+        kind = result.get("__typename")
+        if kind not in ("AddDynamicPartitionSuccess", "DuplicateDynamicPartitionError"):
+            raise DagsterRefused(result.get("message") or kind)
+
+    def landing_runs(self, key: str) -> list[str]:
+        """Runs queued or running that ingest the landing file `key`."""
+        flt = {"statuses": IN_FLIGHT, "tags": [{"key": LANDING_FILE_TAG, "value": key[:200]}]}
+        result = self._call(_RUNS, {"filter": flt}, self.timeout_s)["runsOrError"]
+        if result.get("__typename") != "Runs":
+            raise DagsterRefused(result.get("message") or result.get("__typename"))
+        return [str(r["runId"]) for r in result["results"]]
+
+    def build_dataset(self, dataset: str, *, landing_file: str | None = None, by: str) -> str:
+        """Start one run that builds `silver.<dataset>` (ingesting `landing_file` first, if
+        given) and every gold table reading it; return its id. Runs of one dataset queue one
+        behind the other (the run queue's limit on the partition tag); different datasets run
+        side by side."""
+        self.add_dataset(dataset)
+        tags = {PARTITION_TAG: dataset, DATASET_TAG: dataset, LAUNCHED_FROM_TAG: by}
+        config = None
+        if landing_file:
+            tags[LANDING_FILE_TAG] = landing_file[:200]
+            config = {"ops": {SILVER_OP: {"config": {"landing_file": landing_file}}}}
+        return self._launch([SILVER, *self.readers(dataset)], tags, config)

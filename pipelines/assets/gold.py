@@ -9,7 +9,7 @@ import dagster as dg
 from lakehouse import ConfigError, Model, Settings
 from lakehouse import models as sql_models
 from pipelines.automation import GOLD_FOLLOWS_INPUTS
-from pipelines.keys import SILVER, dep_on, gold_key
+from pipelines.keys import READS, SILVER, dep_on, gold_key
 from pipelines.metadata import snapshot_metadata
 from pipelines.resources import LakehouseResource
 from pipelines.schedules import model_schedule
@@ -110,6 +110,23 @@ def gold_inputs(assets: Sequence[dg.AssetsDefinition]) -> dict[str, tuple[tuple[
             if key.path[0] == "gold" and len(key.path) == 2:
                 out[key.path[1]] = tuple(sorted(deps))
     return out
+
+
+def with_reads(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
+    """Each gold asset's metadata lists the lake tables it reads (`reads`): the upload
+    service picks the gold tables a new file refreshes from it, over Dagster's API."""
+    inputs = gold_inputs(assets)
+
+    def spec_with_reads(spec: dg.AssetSpec) -> dg.AssetSpec:
+        path = spec.key.path
+        tables = inputs.get(path[1]) if path[0] == "gold" and len(path) == 2 else None
+        if not tables:
+            return spec
+        return spec.merge_attributes(
+            metadata={READS: ", ".join(f"{layer}.{name}" for layer, name in tables)}
+        )
+
+    return [a.map_asset_specs(spec_with_reads) for a in assets]
 
 
 def model_definitions(

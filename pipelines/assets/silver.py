@@ -39,7 +39,8 @@ class SilverConfig(dg.Config):
     check_specs=SILVER_CHECKS,
     group_name="silver",
     kinds={"duckdb", "parquet"},
-    pool="silver",  # builds run one at a time, so the last one to run saw every batch
+    # No pool: one dataset's runs queue behind each other (the run queue's limit on the
+    # partition tag), so the last to run saw every batch; datasets build side by side.
 )
 def silver_datasets(
     context: dg.AssetExecutionContext, config: SilverConfig, lakehouse: LakehouseResource
@@ -69,8 +70,14 @@ def silver_datasets(
 
 
 def ingest_landing_file(context: dg.AssetExecutionContext, lake: Lakehouse, key: str) -> None:
-    """Ingest a landing file into this partition's dataset; a rejected file fails the run."""
+    """Ingest a landing file into this partition's dataset; a rejected file fails the run.
+    A file another run already took (the landing watcher and the sensor both saw it) is
+    left to that run: this one builds silver from what bronze has."""
     dataset = context.partition_key
+    ready, settling = lake.pending_landing()
+    if key not in {f.key for f in (*ready, *settling)}:
+        context.log.info(f"{key} is no longer in landing (another run ingested it)")
+        return
     try:
         result = lake.ingest_landing(key, context.run.run_id, dataset=dataset)
     except LakehouseError as e:

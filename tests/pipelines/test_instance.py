@@ -98,7 +98,12 @@ def test_templates_pass_dagsters_config_schema(template: Path, tmp_path: Path) -
     shutil.copy(template, tmp_path / "dagster.yaml")
     config, custom_class = dagster_instance_config(str(tmp_path))
     assert custom_class is None
-    assert config["concurrency"]["runs"] == {"max_concurrent_runs": 4}
+    assert config["concurrency"]["runs"] == {
+        "max_concurrent_runs": 4,
+        "tag_concurrency_limits": [
+            {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+        ],
+    }
     assert config["concurrency"]["pools"] == {"default_limit": 1}
     assert config["retention"]["sensor"]["purge_after_days"]["skipped"] == 1
     assert ("storage" in config) == (template == POSTGRES_YAML)

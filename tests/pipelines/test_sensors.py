@@ -101,6 +101,11 @@ def test_landing_file_goes_to_bronze_and_silver_in_one_run(
     assert r.dynamic_partitions_requests[0].partition_keys == ["sales"]  # type: ignore[index]
     assert landing_tick(lake, {"sales"}).dynamic_partitions_requests == []
     assert landing_tick(lake).run_requests[0].run_key == req.run_key  # type: ignore[index]
+    # A file the landing watcher's run already ingests is left to that run.
+    taken = landing_tick(lake, {"sales"}, {"landing/sales/jan.csv"})
+    assert taken.run_requests == []
+    assert taken.skip_reason is not None
+    assert taken.skip_reason.skip_message == "1 file(s) already being ingested by a run."
 
     instance.add_dynamic_partitions("datasets", ["sales"])
     result = run_silver(instance, req)

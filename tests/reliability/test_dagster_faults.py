@@ -12,15 +12,18 @@ import duckdb
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
+from tusclient import client as tus
 
-from lakehouse import Lakehouse, Settings
+from lakehouse import Lakehouse, Settings, upload_outcome
 from lakehouse.storage import staging
+from lakehouse.uploads.fresh import upload_launch
 from pipelines.serve import DagsterStack, free_port
 from streamlit_app.dagster_client import IN_FLIGHT, DagsterClient
 from streamlit_app.state import get_lakehouse
 from tests.app.appenv import APP, fresh_app
 from tests.reliability.conftest import Record
 from tests.support.lakedirs import lake_dirs
+from tests.support.tus_server import tus_server, wait_done
 
 pytestmark = pytest.mark.slow
 
@@ -100,7 +103,9 @@ def gold_step_started(stack: DagsterStack, run_id: str) -> int | None:
     return pids[0] if started and pids else None
 
 
-def test_run_killed_mid_asset_then_webserver_down(record: Record, stack: DagsterStack) -> None:
+def test_run_killed_mid_asset_then_webserver_down(
+    record: Record, stack: DagsterStack, tmp_path: Path
+) -> None:
     lake = Lakehouse(Settings())
     client = DagsterClient(stack.url)
     before = lake.snapshot("gold", "slow_totals")
@@ -151,9 +156,21 @@ def test_run_killed_mid_asset_then_webserver_down(record: Record, stack: Dagster
     web.wait()
 
     at.switch_page("app_pages/upload.py").run()
-    at.file_uploader[0].set_value([("more.csv", b"id,k,s\n1,2,x\n", "text/csv")]).run()
-    at.button[0].click().run()
     assert not at.exception
+    more = tmp_path / "more.csv"
+    more.write_bytes(b"id,k,s\n1,2,x\n")
+    with tus_server(stack.settings, launch=upload_launch) as (url, service):
+        uploader = tus.TusClient(url).uploader(
+            str(more), metadata={"filename": "more.csv", "dataset": "more"}
+        )
+        uploader.upload()
+        upload_id = str(uploader.url).rstrip("/").rsplit("/", 1)[-1]
+        wait_done(service, upload_id)
+        deadline = time.monotonic() + 20
+        while (outcome := upload_outcome(stack.settings, upload_id)).run_error is None:
+            assert time.monotonic() < deadline, "the upload's run was neither started nor refused"
+            time.sleep(0.05)
+    assert outcome.state == "ingested" and "not reachable" in outcome.run_error
     assert lake.table("bronze", "more").rows == 1
 
     at.switch_page("app_pages/sql_playground.py").run()
@@ -174,7 +191,8 @@ def test_run_killed_mid_asset_then_webserver_down(record: Record, stack: Dagster
     assert f"Dagster is not reachable at {stack.url}" in message
     record(
         "the Dagster webserver SIGKILLed while the app is open",
-        "upload still lands in bronze and the playground still answers; the pipelines page "
+        "an upload still lands in bronze (its record says the run could not start and the "
+        "sensors will build it) and the playground still answers; the pipelines page "
         "says Dagster is not reachable at its URL and how to start it",
         f"query {query_s:.1f} s, health page {health_s:.1f} s",
     )
