@@ -12,7 +12,17 @@ import lakehouse
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "lakehouse"
 PROGRAMS = ("pipelines", "streamlit_app", "jupyter_ratatouille")
-SUBPACKAGES = {"storage", "ingest", "tables", "transform", "query", "cli", "demo", "steps", "uploads"}
+SUBPACKAGES = {
+    "storage",
+    "ingest",
+    "tables",
+    "transform",
+    "query",
+    "cli",
+    "demo",
+    "steps",
+    "uploads",
+}
 
 
 def test_importing_lakehouse_loads_neither_streamlit_nor_dagster() -> None:
