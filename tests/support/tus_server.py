@@ -9,6 +9,7 @@ import httpx
 import uvicorn
 
 from lakehouse import Settings
+from lakehouse.uploads.records import UploadRecord
 from lakehouse.uploads.service import Launch, UploadService
 from lakehouse.uploads.tus import create_app
 from pipelines.serve import free_port
@@ -40,7 +41,7 @@ def tus_server(
         service.close()
 
 
-def wait_done(service: UploadService, upload_id: str, timeout_s: float = 60) -> object:
+def wait_done(service: UploadService, upload_id: str, timeout_s: float = 60) -> UploadRecord:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         record = service.get(upload_id)
@@ -50,7 +51,9 @@ def wait_done(service: UploadService, upload_id: str, timeout_s: float = 60) -> 
     raise AssertionError(f"upload {upload_id} was not ingested within {timeout_s} s")
 
 
-def upload_id_of(url: str) -> str:
+def upload_id_of(url: str | None) -> str:
+    """The id at the end of an upload's URL (tuspy's `uploader.url`, None before creation)."""
+    assert url, "the upload was not created"
     return url.rstrip("/").rsplit("/", 1)[-1]
 
 
