@@ -1,17 +1,18 @@
 """The running product for browser tests: Dagster (code server, webserver, daemon), the
-Streamlit server, and headless Debian Chromium driven by Playwright."""
+upload server, the Streamlit server, and headless Debian Chromium driven by Playwright."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from lakehouse import Settings
 from pipelines.serve import DagsterStack, free_port
@@ -30,6 +31,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 UPLOAD_LIMIT_MB = 1
+# The Upload page's uploader (Uppy's Dashboard in a Streamlit component's frame).
+UPLOADER = 'iframe[title="streamlit_app.components.resumable_upload.resumable_upload"]'
+UPLOAD_BUTTON = ".uppy-StatusBar-actionBtn--upload"
 MODEL = """-- description: Sales per region, from the file uploaded in the browser test.
 -- key: region
 SELECT region, sum(amount) AS amount, count(*) AS sales
@@ -79,6 +83,67 @@ def streamlit_server(cwd: Path, *args: str) -> Iterator[str]:
         log.close()
 
 
+class UploadServer:
+    """`ratatouille uploads` as `make run` starts it, with this process's environment (log:
+    root/uploads.log); killable and restartable on one port."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.port = root, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        cli = str(Path(sys.executable).parent / "ratatouille")
+        with (self.root / "uploads.log").open("ab") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                [cli, "uploads", "--port", str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.proc.poll() is None, (self.root / "uploads.log").read_text()
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2):
+                    return
+            except OSError:
+                assert time.monotonic() < deadline, "the upload server did not come up"
+                time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye, as when the machine loses power."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        """Ctrl-C's way out, if it still runs; a kill if it does not leave within 20 s."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@contextmanager
+def exported(env: Mapping[str, str]) -> Iterator[None]:
+    """`env` in os.environ, where the servers started meanwhile and the test's own Settings()
+    read it; os.environ as it was on the way out."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 # Module scope: Playwright's sync API keeps an event loop running while it is open, and
 # later tests (Dagster's automation tester) call asyncio.run(), which refuses to nest.
 @pytest.fixture(scope="module")
@@ -86,26 +151,32 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     root = tmp_path_factory.mktemp("product")
     dirs = lake_dirs(root)
     (dirs["models_dir"] / "e2e_sales_by_region.sql").write_text(MODEL)
-    env = env_vars(
-        {**dirs, "sensor_interval_s": 1, "landing_settle_s": 1, "max_upload_mb": UPLOAD_LIMIT_MB}
-    )
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    uploads = UploadServer(root)
     dagster_port = free_port()
-    os.environ["RATATOUILLE_DAGSTER_URL"] = f"http://127.0.0.1:{dagster_port}"
-    settings = Settings()
-    stack = DagsterStack(settings, port=dagster_port).start()
-    try:
-        with streamlit_server(root, "--server.maxUploadSize", str(UPLOAD_LIMIT_MB)) as url:
-            yield {"url": url, "dagster": stack.url, "lake_root": env["RATATOUILLE_LAKE_ROOT"]}
-    finally:
-        stack.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        os.environ.pop("RATATOUILLE_DAGSTER_URL", None)
+    env = env_vars(
+        {
+            **dirs,
+            "sensor_interval_s": 1,
+            "landing_settle_s": 1,
+            "max_upload_mb": UPLOAD_LIMIT_MB,
+            "dagster_url": f"http://127.0.0.1:{dagster_port}",
+            "uploads_url": uploads.url,
+        }
+    )
+    with exported(env):
+        stack = DagsterStack(Settings(), port=dagster_port).start()
+        try:
+            uploads.start()
+            with streamlit_server(root) as url:
+                yield {
+                    "url": url,
+                    "dagster": stack.url,
+                    "uploads": uploads.url,
+                    "lake_root": env["RATATOUILLE_LAKE_ROOT"],
+                }
+        finally:
+            uploads.stop()
+            stack.stop()
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +202,12 @@ def shot(page: Page, name: str) -> None:
     """A screenshot of this step for the artifacts folder (gitignored)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def choose_file(page: Page, path: Path) -> Locator:
+    """`path` dropped on the Upload page's uploader, not sent yet; its line in the list."""
+    frame = page.frame_locator(UPLOADER)
+    frame.locator("input.uppy-Dashboard-input").first.set_input_files(str(path))
+    line = frame.locator(f'#files li[data-file-name="{path.name}"]')
+    expect(line).to_have_attribute("data-state", "waiting")
+    return line

@@ -3,11 +3,8 @@ way and started again; the tab resumes where it stopped and the file lands in br
 silver, whole. The app server's memory stays flat meanwhile (the bytes never pass through it)."""
 
 import hashlib
-import os
 import re
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +17,18 @@ from playwright.sync_api import Browser, expect
 from lakehouse import Lakehouse, LakehouseError, Settings
 from lakehouse.uploads.records import FOLDER, records
 from pipelines.serve import DagsterStack, free_port
-from tests.e2e.conftest import browser, shot, streamlit_server  # noqa: F401 - browser: a fixture
+from tests.e2e.conftest import (  # noqa: F401 - browser: a fixture
+    UPLOAD_BUTTON,
+    UPLOADER,
+    UploadServer,
+    browser,
+    exported,
+    shot,
+    streamlit_server,
+)
 from tests.support.lakedirs import env_vars, lake_dirs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-FRAME = 'iframe[title="streamlit_app.components.resumable_upload.resumable_upload"]'
 SIZE = 2**30
 DATASET = "big_upload"
 RSS_RISE_MAX_MB = 50
@@ -41,43 +45,6 @@ def streamlit_pid(port: int) -> int:
     """The process listening on the app's port (the server the browser talks to)."""
     out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True)
     return int(out.stdout.split("pid=")[1].split(",")[0])
-
-
-class UploadServer:
-    """`ratatouille uploads` as make run starts it, killable and restartable on one port."""
-
-    def __init__(self, root: Path) -> None:
-        self.root, self.port = root, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = (self.root / "uploads.log").open("ab")
-        cmd = [
-            str(Path(sys.executable).parent / "ratatouille"),
-            "uploads",
-            "--port",
-            str(self.port),
-        ]
-        self.proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        deadline = time.monotonic() + 60
-        import urllib.request
-
-        while True:
-            assert self.proc.poll() is None, (self.root / "uploads.log").read_text()
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2):
-                    return
-            except OSError:
-                assert time.monotonic() < deadline, "the upload server did not come up"
-                time.sleep(0.2)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -100,29 +67,26 @@ def big_csv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("bigstack")
-    env = env_vars({**lake_dirs(root), "sensor_interval_s": 1, "max_upload_mb": 2048})
-    saved = {
-        k: os.environ.get(k) for k in [*env, "RATATOUILLE_DAGSTER_URL", "RATATOUILLE_UPLOADS_URL"]
-    }
-    os.environ.update(env)
-    dagster = DagsterStack(Settings(), port=free_port())
     uploads = UploadServer(root)
-    os.environ["RATATOUILLE_DAGSTER_URL"] = dagster.url
-    os.environ["RATATOUILLE_UPLOADS_URL"] = uploads.url
-    dagster.start()
-    try:
-        uploads.start()
-        with streamlit_server(root) as url:
-            yield {"url": url, "uploads": uploads, "settings": Settings(), "root": root}
-    finally:
-        if uploads.proc and uploads.proc.poll() is None:
-            uploads.kill()
-        dagster.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    dagster_port = free_port()
+    env = env_vars(
+        {
+            **lake_dirs(root),
+            "sensor_interval_s": 1,
+            "max_upload_mb": 2048,
+            "dagster_url": f"http://127.0.0.1:{dagster_port}",
+            "uploads_url": uploads.url,
+        }
+    )
+    with exported(env):
+        dagster = DagsterStack(Settings(), port=dagster_port).start()
+        try:
+            uploads.start()
+            with streamlit_server(root) as url:
+                yield {"url": url, "uploads": uploads, "settings": Settings(), "root": root}
+        finally:
+            uploads.stop()
+            dagster.stop()
 
 
 def test_a_1gb_upload_survives_a_server_restart(
@@ -139,14 +103,14 @@ def test_a_1gb_upload_survives_a_server_restart(
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.goto(f"{stack['url']}/upload")
-    frame = page.frame_locator(FRAME)
+    frame = page.frame_locator(UPLOADER)
     frame.locator("input.uppy-Dashboard-input").first.set_input_files(str(path))
     app_pid = streamlit_pid(int(stack["url"].rsplit(":", 1)[1]))
     line = frame.locator(f'#files li[data-file-name="{path.name}"]')
     expect(line).to_contain_text(f"bronze.{DATASET}")
     before = rss_mb(app_pid)
     peak = before
-    frame.locator(".uppy-StatusBar-actionBtn--upload").click()
+    frame.locator(UPLOAD_BUTTON).click()
 
     # Half way, the server dies (SIGKILL: no goodbye) and comes back seconds later.
     part = Path(lake.storage.uri(FOLDER + "x")).parent

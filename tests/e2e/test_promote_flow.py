@@ -20,7 +20,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from lakehouse import Lakehouse, Settings, TableNotFoundError
 from pipelines.definitions import build_defs
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import UPLOAD_BUTTON, UPLOADER, choose_file, shot
 from tests.e2e.test_loop import run_sql
 from tests.support.jupyterlab import running_lab
 from tests.test_notebooks import ORDER_LINES, ORDERS, PRODUCT_PERFORMANCE, PRODUCTS, load
@@ -146,9 +146,11 @@ def test_a_notebook_becomes_a_step_from_jupyterlab(
     upload.parent.mkdir()
     pacsv.write_csv(more, upload)
     app.goto(f"{product['url']}/upload")
-    app.locator('input[type="file"]').set_input_files(str(upload))
-    app.get_by_role("button", name="Ingest").click()
-    expect(app.get_by_text(re.compile(r"\b1 rows?\b")).first).to_be_visible()
+    line = choose_file(app, upload)
+    app.frame_locator(UPLOADER).locator(UPLOAD_BUTTON).click()
+    expect(line).to_have_attribute("data-state", "done")
+    ingested = app.get_by_text(re.compile(r"order_lines\.csv → bronze\.order_lines: 1 rows?\b"))
+    expect(ingested).to_be_visible(timeout=60_000)
     wait_for(
         "the step rebuilt on the new input",
         lambda: (
