@@ -136,7 +136,7 @@ def one_upload(settings: Any, url: str, csv: Path, dataset: str) -> dict[str, fl
     phases = {}
     if all(m is not None for m in marks):
         labels = ("start call", "queued", "worker start", "silver step", "until queryable")
-        phases = {f"{k}_s": b - a for k, a, b in zip(labels, marks, marks[1:], strict=True)}  # type: ignore[operator]
+        phases = {f"{k}_s": b - a for k, a, b in zip(labels, marks[:-1], marks[1:], strict=True)}  # type: ignore[operator]
     return {
         "upload_to_silver_s": silver - done,
         "upload_to_gold_s": gold - done,

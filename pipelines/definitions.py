@@ -52,9 +52,11 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
             bronze_sensor(settings.sensor_interval_s),
             landing_sensor(settings.sensor_interval_s),
             automation_sensor(automation_s),
-            # Automation gets three of its ticks before the backstop steps in.
+            # Automation gets three of its ticks before the backstop steps in; Dagster's daemon
+            # ticks at most every 5 s whatever the interval, so a shorter grace had both
+            # sensors build the same gold table in the same loop.
             freshness_sensor(
-                gold_inputs(gold), max(settings.sensor_interval_s, 5), 3 * automation_s
+                gold_inputs(gold), max(settings.sensor_interval_s, 5), 3 * max(automation_s, 5)
             ),
         ],
         schedules=[*model_schedules, housekeeping_schedule],

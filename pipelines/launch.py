@@ -151,7 +151,6 @@ class Launcher:
                 str(_BIN / "streamlit"), "run", "streamlit_app/streamlit_app.py",
                 "--server.address", st_host, "--server.port", str(st_port),
                 "--server.headless", "true", "--browser.gatherUsageStats", "false",
-                "--server.maxUploadSize", str(self.settings.max_upload_mb),
             ],
             env | {"RATATOUILLE_DAGSTER_URL": self.stack.url},
         )  # fmt: skip

@@ -70,7 +70,7 @@ class DagsterStack:
         workspace = str(write_workspace(home, self.host, self.grpc_port))
         return {
             "code-server": [
-                str(_BIN / "dagster"), "code-server", "start",
+                sys.executable, "-m", "pipelines.code_server", "code-server", "start",
                 "-m", "pipelines.definitions", "-a", "defs",
                 "--host", self.host, "--port", str(self.grpc_port),
                 "--location-name", LOCATION,

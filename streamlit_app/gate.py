@@ -42,6 +42,7 @@ from lakehouse.passwords import (
 
 USER_HEADER = "X-Ratatouille-User"
 FORM_MAX_BYTES = 16 * 1024
+APP_BODY_MB = 8  # no file goes through the app: uploads have their own service
 INSTALL_HINT = "nginx is needed in front of the app when it has a password: apt-get install nginx"
 
 _PAGE = """<!doctype html>
@@ -192,7 +193,8 @@ http {{
   fastcgi_temp_path {run}/fastcgi;
   uwsgi_temp_path {run}/uwsgi;
   scgi_temp_path {run}/scgi;
-  # Browser uploads up to the app's limit (multipart adds a little).
+  # Files go to the upload service (tus, its own port), never through the app: the app's
+  # requests are small.
   client_max_body_size {body_mb}m;
   # Login attempts per client address, on top of the gate's own growing delay.
   limit_req_zone $binary_remote_addr zone=login:10m rate=30r/m;
@@ -244,7 +246,9 @@ http {{
 """
 
 
-def nginx_config(listen: str, upstream: str, gate: str, run_dir: Path, body_mb: int) -> str:
+def nginx_config(
+    listen: str, upstream: str, gate: str, run_dir: Path, body_mb: int = APP_BODY_MB
+) -> str:
     return _NGINX.format(
         listen=listen, upstream=upstream, gate=gate, run=run_dir, body_mb=body_mb + 1
     )
@@ -282,11 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (run_dir / sub).mkdir()
     conf = run_dir / "nginx.conf"
-    conf.write_text(
-        nginx_config(
-            args.listen, args.upstream, f"127.0.0.1:{gate_port}", run_dir, settings.max_upload_mb
-        )
-    )
+    conf.write_text(nginx_config(args.listen, args.upstream, f"127.0.0.1:{gate_port}", run_dir))
     check = subprocess.run(
         [nginx, "-t", "-q", "-p", str(run_dir), "-e", "stderr", "-c", str(conf)],
         capture_output=True,

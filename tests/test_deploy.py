@@ -169,8 +169,7 @@ def test_services_run_the_commands_make_run_runs(launched, tmp_path) -> None:
             expected[expected.index("127.0.0.1")] = launcher.args.host
         assert normal(SERVICES[service]["command"], workspace) == expected, service
     # The upload limit: make run reads Settings, compose the same variable with its default.
-    upload = SERVICES["streamlit"]["command"][-1]
-    assert upload == environment("streamlit")["RATATOUILLE_MAX_UPLOAD_MB"]
+    upload = environment("uploads")["RATATOUILLE_MAX_UPLOAD_MB"]
     assert defaults(upload) == str(Settings.model_fields["max_upload_mb"].default)
     # The compose workspace is what `make run` writes, pointed at the code server's service.
     ours = yaml.safe_load((ROOT / workspace.removeprefix("/app/")).read_text())

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from tusclient import client as tus
 
@@ -100,6 +101,9 @@ def test_uploads_build_silver_and_their_gold_in_one_run_each_side_by_side(
             wait_done(service, upload_id)
         runs = {name: wait_run_id(settings, upload_id) for name, upload_id in ids.items()}
     info = {name: run_info(stack, run_id) for name, run_id in runs.items()}
+    # The run workers came from the code server's fork server (warm imports), not a spawn.
+    tree = psutil.Process(stack.procs["code-server"].pid).children(recursive=True)
+    assert any("multiprocessing.forkserver" in " ".join(p.cmdline()) for p in tree)
     for name, run in info.items():
         assert run["status"] == "SUCCESS", run
         assert run["tags"]["dagster/partition"] == name
