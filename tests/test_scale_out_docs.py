@@ -242,9 +242,11 @@ def test_helm_values_serve_the_same_code_location_and_instance_as_the_k8s_file()
     [deployment] = values["dagster-user-deployments"]["deployments"]
     command = SERVICES["dagster-code-server"]["command"]
     assert deployment["name"] == LOCATION  # sensor cursors are keyed by the location's name
-    assert command[:3] == ["dagster", "code-server", "start"]
-    assert deployment["codeServerArgs"] == command[3:7]
-    assert command[3:7] == ["-m", "pipelines.definitions", "-a", "defs"]
+    # Compose's code server is Dagster's with warm run workers; the chart runs Dagster's own
+    # (each run is a pod there: nothing to keep warm) with the same arguments.
+    assert command[:5] == ["python", "-m", "pipelines.code_server", "code-server", "start"]
+    assert deployment["codeServerArgs"] == command[5:9]
+    assert command[5:9] == ["-m", "pipelines.definitions", "-a", "defs"]
     assert str(deployment["port"]) == command[command.index("--port") + 1]
     assert deployment["includeConfigInLaunchedRuns"] == {"enabled": True}
     # What the chart passes run pods through the deployment, the k8s file gives the launcher.

@@ -3,7 +3,6 @@ run over the webserver's API that builds its dataset's silver and every gold tab
 it, and nothing else; two datasets build side by side. The sensors are slowed to once an
 hour here, so only the fast lane can have started these runs."""
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from tusclient import client as tus
 from lakehouse import Lakehouse, Settings, TableNotFoundError, upload_outcome
 from lakehouse.uploads.fresh import LandingWatcher, PipelineNotStarted, upload_launch
 from pipelines.serve import DagsterStack, free_port
+from tests.pipelines.conftest import running_stack
 from tests.support.tus_server import tus_server, wait_done
 
 pytestmark = pytest.mark.slow
@@ -33,29 +33,11 @@ RUN = """query Run($id: ID!) { runOrError(runId: $id) { __typename
 
 @pytest.fixture
 def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterStack]:
-    for key in list(os.environ):
-        if key.startswith(("RATATOUILLE_", "DAGSTER_")):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "models").mkdir()
-    for name, sql in MODELS.items():
-        (tmp_path / "models" / f"{name}.sql").write_text(f"-- description: {name}\n{sql}\n")
-    (tmp_path / "steps").mkdir()
-    port = free_port()
-    settings = Settings(
-        lake_root=tmp_path / "lake",
-        state_dir=tmp_path / "state",
-        models_dir=tmp_path / "models",
-        notebook_steps_dir=tmp_path / "steps",
-        datasets_file=tmp_path / "datasets.toml",
-        sensor_interval_s=3600,  # the backstop stays out of the way
-        landing_settle_s=0.5,
-        dagster_url=f"http://127.0.0.1:{port}",
-    )
-    for name, value in settings.model_dump().items():
-        if value is not None and not isinstance(value, tuple):
-            monkeypatch.setenv(f"RATATOUILLE_{name.upper()}", str(value))
-    with DagsterStack(settings, port=port) as s:
+    models = {name: f"-- description: {name}\n{sql}\n" for name, sql in MODELS.items()}
+    # Sensors once an hour: the backstop stays out of the way.
+    with running_stack(
+        tmp_path, monkeypatch, models, sensor_interval_s=3600, landing_settle_s=0.5
+    ) as s:
         yield s
 
 

@@ -1,15 +1,15 @@
 """The whole loop on real processes: code server, webserver and daemon, a file dropped into
 landing, and the gold table changes with no further action."""
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from lakehouse import Lakehouse, Settings, TableNotFoundError
-from pipelines.serve import DagsterStack, free_port
+from lakehouse import Lakehouse, TableNotFoundError
+from pipelines.serve import DagsterStack
+from tests.pipelines.conftest import running_stack
 
 pytestmark = pytest.mark.slow
 
@@ -23,26 +23,8 @@ GROUP BY region
 
 @pytest.fixture
 def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DagsterStack]:
-    for key in list(os.environ):
-        if key.startswith(("RATATOUILLE_", "DAGSTER_")):
-            monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "sales_by_region.sql").write_text(MODEL)
-    (tmp_path / "steps").mkdir()
-    settings = Settings(
-        lake_root=tmp_path / "lake",
-        state_dir=tmp_path / "state",
-        models_dir=tmp_path / "models",
-        notebook_steps_dir=tmp_path / "steps",
-        datasets_file=tmp_path / "datasets.toml",
-        sensor_interval_s=1,
-        landing_settle_s=1,
-    )
-    for name, value in settings.model_dump().items():
-        if value is not None and not isinstance(value, tuple):
-            monkeypatch.setenv(f"RATATOUILLE_{name.upper()}", str(value))
-    with DagsterStack(settings, port=free_port()) as s:
+    models = {"sales_by_region": MODEL}
+    with running_stack(tmp_path, monkeypatch, models, sensor_interval_s=1, landing_settle_s=1) as s:
         yield s
 
 
