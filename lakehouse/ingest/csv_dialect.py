@@ -189,6 +189,9 @@ def _sniff(con: duckdb.DuckDBPyConnection, src: Path) -> tuple[Dialect, list[str
     return dialect, [c["type"] for c in columns] if columns else None
 
 
+ISO_FORMATS = frozenset({"%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"})
+
+
 def _csv_sql(path: str, dialect: Dialect, columns: dict[str, str]) -> str:
     """read_csv with the dialect and the types pinned: DuckDB sniffs nothing more."""
     opts = {
@@ -200,9 +203,11 @@ def _csv_sql(path: str, dialect: Dialect, columns: dict[str, str]) -> str:
         "strict_mode": "true",
         "allow_quoted_nulls": "false",  # "" is an empty string; only an empty field is NULL
     }
-    if dialect.date_format:
+    # ISO dates and timestamps go through DuckDB's own parser: a strptime format for them
+    # cost ~15 % of the whole read at SF1 (three DATE columns of `lineitem`).
+    if dialect.date_format and dialect.date_format not in ISO_FORMATS:
         opts["dateformat"] = quote_literal(dialect.date_format)
-    if dialect.timestamp_format:
+    if dialect.timestamp_format and dialect.timestamp_format not in ISO_FORMATS:
         opts["timestampformat"] = quote_literal(dialect.timestamp_format)
     args = "".join(f", {k}={v}" for k, v in opts.items())
     body = ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in columns.items())

@@ -121,7 +121,9 @@ def ingest(
             )
             if progress:
                 progress("publishing", 1.0)
-            replaced = _commit(settings, storage, manifest, staging / "data.parquet", original)
+            replaced = _commit(
+                settings, storage, manifest, staging / "data.parquet", original, owned
+            )
     except (LakehouseError, OSError) as e:
         if _disk_full(e):
             raise IngestError(
@@ -295,7 +297,12 @@ def _poll_progress(con: duckdb.DuckDBPyConnection, progress: Progress) -> Callab
 
 
 def _commit(
-    settings: Settings, storage: Storage, manifest: BatchManifest, parquet: Path, original: Path
+    settings: Settings,
+    storage: Storage,
+    manifest: BatchManifest,
+    parquet: Path,
+    original: Path,
+    owned: bool = False,
 ) -> int:
     """Upload data and original, then the manifest (the commit point); undo on failure.
     Returns how many earlier batches a replace took out of the table."""
@@ -303,8 +310,12 @@ def _commit(
     leftovers.sweep(settings, storage)
     try:
         storage.put_file(manifest.data_key, parquet, move=True)
-        # A spooled upload is ours to move; a user's file is copied.
-        storage.put_file(manifest.original_key, original, move=original.parent == parquet.parent)
+        # A spooled upload is ours to move; an owned file (a finished upload) is linked where
+        # the lake is local, so a failed commit still leaves it to its owner; a user's file
+        # is copied.
+        storage.put_file(
+            manifest.original_key, original, move=original.parent == parquet.parent, link=owned
+        )
         manifest = dataclasses.replace(manifest, committed_id=new_id())
         storage.put_bytes(prefix + bronze.MANIFEST, manifest.to_json())
     except BaseException:

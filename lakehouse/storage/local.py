@@ -40,10 +40,17 @@ class LocalStorage:
         dest.parent.mkdir(parents=True, exist_ok=True)
         return dest.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}-{dest.name}"
 
-    def put_file(self, key: str, path: Path, *, move: bool = False) -> None:
+    def put_file(self, key: str, path: Path, *, move: bool = False, link: bool = False) -> None:
         dest = self._path(key)
         tmp = self._tmp_beside(dest)
         try:
+            if link and not move:
+                try:
+                    os.link(path, tmp)
+                    os.replace(tmp, dest)
+                    return
+                except OSError:  # another filesystem, or no hard links: copy
+                    tmp.unlink(missing_ok=True)
             if move:
                 try:
                     os.replace(path, dest)

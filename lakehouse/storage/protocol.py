@@ -52,8 +52,11 @@ class Storage(Protocol):
         """Where DuckDB reads the object: a local path or an `s3://` URL."""
         ...
 
-    def put_file(self, key: str, path: Path, *, move: bool = False) -> None:
-        """Make the file visible at `key` in one step (readers never see a partial object)."""
+    def put_file(self, key: str, path: Path, *, move: bool = False, link: bool = False) -> None:
+        """Make the file visible at `key` in one step (readers never see a partial object).
+
+        `move`: the file is ours to take; `link`: it is ours and stays unchanged, so a local
+        lake may hard-link it (no copy; the caller deletes its own name afterwards)."""
         ...
 
     def put_bytes(self, key: str, data: bytes) -> None: ...

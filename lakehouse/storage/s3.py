@@ -93,7 +93,7 @@ class S3Storage:
         except (ClientError, BotoCoreError) as e:
             raise s3_error(e, what) from e
 
-    def put_file(self, key: str, path: Path, *, move: bool = False) -> None:
+    def put_file(self, key: str, path: Path, *, move: bool = False, link: bool = False) -> None:
         bucket, rest = self._loc(key)
         self._call(
             f"Upload to {key}", self.client.upload_file, str(path), bucket, rest, Config=_TRANSFER

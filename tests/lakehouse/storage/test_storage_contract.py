@@ -1,5 +1,7 @@
 """One contract, both backends: LocalStorage and S3Storage must behave the same."""
 
+from pathlib import Path
+
 import pytest
 
 from lakehouse import Lakehouse, StorageError
@@ -30,6 +32,24 @@ def test_put_file_move_consumes_the_source(storage: Storage, tmp_path) -> None:
     storage.put_file("gold/t/m.bin", src, move=True)
     assert not src.exists()
     assert storage.get_bytes("gold/t/m.bin") == b"moved"
+
+
+def test_put_file_link_keeps_the_source_and_copies_nothing_locally(
+    storage: Storage, lake: Lakehouse
+) -> None:
+    # A finished upload lives in the lake's landing area: the same disk as bronze.
+    src = lake.settings.lake_root / "landing" / "_uploads" / "u.bin"
+    if storage.kind == "local":
+        src.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        src = lake.settings.state_dir / "u.bin"
+        src.parent.mkdir(parents=True, exist_ok=True)
+    src.write_bytes(b"linked" * 1000)
+    storage.put_file("bronze/t/original.csv", src, link=True)
+    assert src.exists(), "the caller deletes its own name"
+    assert storage.get_bytes("bronze/t/original.csv") == b"linked" * 1000
+    if storage.kind == "local":
+        assert Path(storage.uri("bronze/t/original.csv")).stat().st_ino == src.stat().st_ino
 
 
 def test_move_within_and_across_layers(storage: Storage) -> None:
