@@ -51,13 +51,37 @@ def processes_with(env_entry: str) -> list[str]:
     return found
 
 
+def lake_env_of(command: str, state_dir: str) -> dict[str, str]:
+    """The lake settings (RATATOUILLE_LAKE_ROOT, STATE_DIR, STORAGE, S3_*) in the environment
+    of the live `ratatouille <command>` process started with this state folder."""
+    wanted = ("LAKE_ROOT", "STATE_DIR", "STORAGE", "S3_")
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            if command.encode() not in cmd:
+                continue
+            pairs = (e.decode().split("=", 1) for e in (proc / "environ").read_bytes().split(b"\0"))
+            env = dict(p for p in pairs if len(p) == 2)
+        except OSError:
+            continue
+        if env.get("RATATOUILLE_STATE_DIR") == state_dir:
+            return {
+                k: v
+                for k, v in env.items()
+                if k.startswith("RATATOUILLE_")
+                and k.removeprefix("RATATOUILLE_").startswith(wanted)
+            }
+    raise AssertionError(f"no `{command}` process with state folder {state_dir}")
+
+
 def check_uploads(url: str, env: dict[str, str], *, login: bool) -> None:
     """A file sent with a plain tus client lands in bronze; with a password, only with the
     token a logged-in page gets."""
-    settings = Settings(
-        lake_root=Path(env["RATATOUILLE_LAKE_ROOT"]),
-        state_dir=Path(env["RATATOUILLE_STATE_DIR"]),
-        app_password=PASSWORD if login else None,
+    # The lake as the upload service sees it (`make run-s3` gives it its S3 server's keys).
+    service = lake_env_of("uploads", env["RATATOUILLE_STATE_DIR"])
+    settings = Settings.model_validate(
+        {k.removeprefix("RATATOUILLE_").lower(): v for k, v in service.items()}
+        | {"app_password": PASSWORD if login else None}
     )
     headers = {}
     if login:
