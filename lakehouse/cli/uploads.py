@@ -23,16 +23,14 @@ def uploads_cmd(host: str, port: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     settings = Settings()
     try:
-        if settings.fresh_runs:
-            serve(
-                settings,
-                host,
-                port,
-                launch=upload_launch,
-                background=[LandingWatcher(settings).run],
-            )
-        else:
-            serve(settings, host, port)
+        fresh = settings.fresh_runs
+        serve(
+            settings,
+            host,
+            port,
+            launch=upload_launch if fresh else None,
+            background=[LandingWatcher(settings).run] if fresh else [],
+        )
     except LakehouseError as e:
         _fail(e, False)
         raise SystemExit(2) from e

@@ -29,9 +29,6 @@ _ASSETS = """
     metadataEntries { label
       ... on PathMetadataEntry { path } ... on TextMetadataEntry { text } } } }
 """
-_READERS = """
-{ assetNodes { assetKey { path } metadataEntries { label ... on TextMetadataEntry { text } } } }
-"""
 _ADD_PARTITION = """
 mutation Add($repo: RepositorySelector!, $name: String!, $key: String!) {
   addDynamicPartition(repositorySelector: $repo, partitionsDefName: $name, partitionKey: $key) {
@@ -114,15 +111,21 @@ class Dagster:
             raise DagsterUnreachable(f"{self.url} did not answer as Dagster does")
         return data
 
-    def gold_assets(self) -> list[GoldAsset]:
+    def _gold_nodes(self) -> list[tuple[str, list[str], dict[str, str | None]]]:
+        """(table, kinds, metadata) of each `gold/<table>` asset."""
         out = []
         for node in self._call(_ASSETS, {}, self.timeout_s)["assetNodes"]:
             path = node["assetKey"]["path"]
-            if len(path) != 2 or path[0] != "gold":
-                continue
-            meta = {m["label"]: m.get("path") or m.get("text") for m in node["metadataEntries"]}
+            if len(path) == 2 and path[0] == "gold":
+                meta = {m["label"]: m.get("path") or m.get("text") for m in node["metadataEntries"]}
+                out.append((path[1], node.get("kinds") or [], meta))
+        return out
+
+    def gold_assets(self) -> list[GoldAsset]:
+        out = []
+        for table, kinds, meta in self._gold_nodes():
             source = meta.get("notebook") or meta.get("path")
-            out.append(GoldAsset(path[1], tuple(node.get("kinds") or ()), source))
+            out.append(GoldAsset(table, tuple(kinds), source))
         return out
 
     def reload(self) -> None:
@@ -162,22 +165,21 @@ class Dagster:
     def readers(self, dataset: str) -> list[list[str]]:
         """The gold assets that read `silver.<dataset>`, directly or through other gold
         tables, from the `reads` each one's metadata lists."""
-        reads: dict[tuple[str, ...], set[str]] = {}
-        for node in self._call(_READERS, {}, self.timeout_s)["assetNodes"]:
-            path = tuple(node["assetKey"]["path"])
-            meta = {m["label"]: m.get("text") for m in node["metadataEntries"]}
-            if path[0] == "gold" and meta.get(READS):
-                reads[path] = {t.strip() for t in str(meta[READS]).split(",")}
-        built, picked = {f"silver.{dataset}"}, []
+        reads = {
+            table: {t.strip() for t in str(meta[READS]).split(",")}
+            for table, _, meta in self._gold_nodes()
+            if meta.get(READS)
+        }
+        built, picked = {f"silver.{dataset}"}, set()
         grew = True
         while grew:  # a fixed point: gold reading gold follows its inputs into the run
             grew = False
-            for path, tables in reads.items():
-                if path not in picked and tables & built:
-                    picked.append(path)
-                    built.add(".".join(path))
+            for table, tables in reads.items():
+                if table not in picked and tables & built:
+                    picked.add(table)
+                    built.add(f"gold.{table}")
                     grew = True
-        return [list(p) for p in sorted(picked)]
+        return [["gold", table] for table in sorted(picked)]
 
     def add_dataset(self, dataset: str) -> None:
         """Make `dataset` a partition of bronze and silver (a no-op if it is one)."""

@@ -74,8 +74,7 @@ def ingest_landing_file(context: dg.AssetExecutionContext, lake: Lakehouse, key:
     A file another run already took (the landing watcher and the sensor both saw it) is
     left to that run: this one builds silver from what bronze has."""
     dataset = context.partition_key
-    ready, settling = lake.pending_landing()
-    if key not in {f.key for f in (*ready, *settling)}:
+    if not lake.storage.exists(key):
         context.log.info(f"{key} is no longer in landing (another run ingested it)")
         return
     try:

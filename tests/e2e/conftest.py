@@ -5,11 +5,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from lakehouse import Settings
 from pipelines.serve import DagsterStack, free_port
 from tests.support.lakedirs import env_vars, lake_dirs
+from tests.support.waiting import wait_until_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "e2e"
@@ -63,15 +64,7 @@ def streamlit_server(cwd: Path, *args: str) -> Iterator[str]:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert app.poll() is None, (cwd / "streamlit.log").read_text()
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the app did not come up"
-                time.sleep(0.3)
+        wait_until_answers(f"{url}/_stcore/health", app, cwd / "streamlit.log", "the app")
         yield url
     finally:
         app.terminate()
@@ -94,22 +87,15 @@ class UploadServer:
 
     def start(self) -> None:
         cli = str(Path(sys.executable).parent / "ratatouille")
-        with (self.root / "uploads.log").open("ab") as log:  # the child keeps its own copy
+        log = self.root / "uploads.log"
+        with log.open("ab") as out:  # the child keeps its own copy
             self.proc = subprocess.Popen(
                 [cli, "uploads", "--port", str(self.port)],
-                stdout=log,
+                stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.proc.poll() is None, (self.root / "uploads.log").read_text()
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2):
-                    return
-            except OSError:
-                assert time.monotonic() < deadline, "the upload server did not come up"
-                time.sleep(0.2)
+        wait_until_answers(f"{self.url}/health", self.proc, log, "the upload server", every_s=0.2)
 
     def kill(self) -> None:
         """SIGKILL: no goodbye, as when the machine loses power."""
@@ -144,21 +130,26 @@ def exported(env: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-# Module scope: Playwright's sync API keeps an event loop running while it is open, and
-# later tests (Dagster's automation tester) call asyncio.run(), which refuses to nest.
-@pytest.fixture(scope="module")
-def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    root = tmp_path_factory.mktemp("product")
-    dirs = lake_dirs(root)
-    (dirs["models_dir"] / "e2e_sales_by_region.sql").write_text(MODEL)
+@dataclass
+class Product:
+    """The running product: the app's URL, Dagster, the upload server, its environment."""
+
+    url: str
+    dagster: DagsterStack
+    uploads: UploadServer
+    env: dict[str, str]
+
+
+@contextmanager
+def running_product(root: Path, **settings: Any) -> Iterator[Product]:
+    """Dagster, the upload server and the app as `make run` starts them, on a fresh lake in
+    `root` with these settings exported (the test's own Settings() reads them too)."""
     uploads = UploadServer(root)
     dagster_port = free_port()
     env = env_vars(
         {
-            **dirs,
-            "sensor_interval_s": 1,
-            "landing_settle_s": 1,
-            "max_upload_mb": UPLOAD_LIMIT_MB,
+            **lake_dirs(root),
+            **settings,
             "dagster_url": f"http://127.0.0.1:{dagster_port}",
             "uploads_url": uploads.url,
         }
@@ -168,15 +159,27 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         try:
             uploads.start()
             with streamlit_server(root) as url:
-                yield {
-                    "url": url,
-                    "dagster": stack.url,
-                    "uploads": uploads.url,
-                    "lake_root": env["RATATOUILLE_LAKE_ROOT"],
-                }
+                yield Product(url, stack, uploads, env)
         finally:
             uploads.stop()
             stack.stop()
+
+
+# Module scope: Playwright's sync API keeps an event loop running while it is open, and
+# later tests (Dagster's automation tester) call asyncio.run(), which refuses to nest.
+@pytest.fixture(scope="module")
+def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    root = tmp_path_factory.mktemp("product")
+    (lake_dirs(root)["models_dir"] / "e2e_sales_by_region.sql").write_text(MODEL)
+    with running_product(
+        root, sensor_interval_s=1, landing_settle_s=1, max_upload_mb=UPLOAD_LIMIT_MB
+    ) as p:
+        yield {
+            "url": p.url,
+            "dagster": p.dagster.url,
+            "uploads": p.uploads.url,
+            "lake_root": p.env["RATATOUILLE_LAKE_ROOT"],
+        }
 
 
 @pytest.fixture(scope="module")

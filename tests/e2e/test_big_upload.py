@@ -16,17 +16,14 @@ from playwright.sync_api import Browser, expect
 
 from lakehouse import Lakehouse, LakehouseError, Settings
 from lakehouse.uploads.records import FOLDER, records
-from pipelines.serve import DagsterStack, free_port
 from tests.e2e.conftest import (  # noqa: F401 - browser: a fixture
     UPLOAD_BUTTON,
     UPLOADER,
     UploadServer,
     browser,
-    exported,
+    running_product,
     shot,
-    streamlit_server,
 )
-from tests.support.lakedirs import env_vars, lake_dirs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SIZE = 2**30
@@ -67,26 +64,8 @@ def big_csv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("bigstack")
-    uploads = UploadServer(root)
-    dagster_port = free_port()
-    env = env_vars(
-        {
-            **lake_dirs(root),
-            "sensor_interval_s": 1,
-            "max_upload_mb": 2048,
-            "dagster_url": f"http://127.0.0.1:{dagster_port}",
-            "uploads_url": uploads.url,
-        }
-    )
-    with exported(env):
-        dagster = DagsterStack(Settings(), port=dagster_port).start()
-        try:
-            uploads.start()
-            with streamlit_server(root) as url:
-                yield {"url": url, "uploads": uploads, "settings": Settings(), "root": root}
-        finally:
-            uploads.stop()
-            dagster.stop()
+    with running_product(root, sensor_interval_s=1, max_upload_mb=2048) as p:
+        yield {"url": p.url, "uploads": p.uploads, "settings": Settings(), "root": root}
 
 
 def test_a_1gb_upload_survives_a_server_restart(

@@ -4,14 +4,13 @@ port, a token, no developer's Jupyter config or kernels, stopped afterwards."""
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from pipelines.launch import JUPYTER_EXTENSIONS
 from pipelines.serve import free_port
+from tests.support.waiting import wait_until_answers
 
 
 @contextmanager
@@ -44,15 +43,8 @@ def running_lab(root: Path, root_dir: Path, env: dict[str, str], token: str) -> 
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, (root / "jupyter.log").read_text()
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "jupyter lab did not come up"
-                time.sleep(0.3)
+        status = f"{url}/api/status?token={token}"
+        wait_until_answers(status, proc, root / "jupyter.log", "jupyter lab", timeout_s=90)
         yield url
     finally:
         proc.terminate()
